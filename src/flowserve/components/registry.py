@@ -1,0 +1,101 @@
+"""The registry: Langflow ``data.type`` -> component class.
+
+Built-in classes are listed here; installed packages add more through the
+``flowserve.components`` entry point group (each entry names a Component
+subclass). A plugin cannot replace a built-in type: that would let an
+installed package silently change what an existing flow does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from importlib.metadata import entry_points
+from types import MappingProxyType
+from typing import Any
+
+import structlog
+
+from flowserve.components.io import ChatInput, ChatOutput, TextInput, TextOutput
+from flowserve.components.prompt import Prompt
+from flowserve.engine.component import Component
+
+ENTRY_POINT_GROUP = "flowserve.components"
+
+BUILTIN: tuple[type[Component], ...] = (ChatInput, ChatOutput, TextInput, TextOutput, Prompt)
+
+log = structlog.get_logger(__name__)
+
+
+def build_registry(
+    classes: Iterable[type[Component]] = BUILTIN, *, plugins: bool = True
+) -> Mapping[str, type[Component]]:
+    registry: dict[str, type[Component]] = {cls.type_name: cls for cls in classes}
+    if plugins:
+        for cls in _plugin_classes():
+            if cls.type_name in registry:
+                log.warning("plugin_component_ignored", type=cls.type_name,
+                            reason="a component with this type is already registered")
+                continue
+            registry[cls.type_name] = cls
+    return MappingProxyType(registry)
+
+
+def _plugin_classes() -> list[type[Component]]:
+    classes: list[type[Component]] = []
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = entry.load()
+        except Exception as exc:  # a broken plugin must not take the server down
+            log.error("plugin_load_failed", entry_point=entry.name, error=str(exc))
+            continue
+        if isinstance(loaded, type) and issubclass(loaded, Component):
+            classes.append(loaded)
+        else:
+            log.error("plugin_not_a_component", entry_point=entry.name)
+    return classes
+
+
+def catalogue(registry: Mapping[str, type[Component]]) -> dict[str, dict[str, Any]]:
+    """Langflow's ``/api/v1/all`` shape: category -> type -> description of the component."""
+    result: dict[str, dict[str, Any]] = {}
+    for type_name, cls in sorted(registry.items()):
+        result.setdefault(cls.category, {})[type_name] = describe(cls)
+    return result
+
+
+def describe(cls: type[Component]) -> dict[str, Any]:
+    template: dict[str, Any] = {"_type": "Component"}
+    for spec in cls.inputs:
+        template[spec.name] = {
+            "name": spec.name,
+            "display_name": spec.display_name or spec.name,
+            "type": _field_type(spec.kind),
+            "value": spec.default,
+            "info": spec.info,
+            "required": spec.required,
+            "advanced": spec.advanced,
+            "list": spec.is_list,
+            "show": True,
+            "multiline": spec.multiline,
+            "input_types": list(spec.input_types),
+            **({"options": list(spec.options)} if spec.options else {}),
+        }
+    return {
+        "display_name": cls.display_name,
+        "description": cls.description,
+        "icon": cls.icon,
+        "template": template,
+        "outputs": [
+            {"name": o.name, "display_name": o.display_name or o.name, "types": list(o.types),
+             "method": o.method, "selected": o.types[0] if o.types else None}
+            for o in cls.outputs
+        ],
+        "base_classes": sorted({t for o in cls.outputs for t in o.types}),
+        "field_order": [spec.name for spec in cls.inputs],
+        "beta": False,
+        "legacy": False,
+    }
+
+
+def _field_type(kind: str) -> str:
+    return {"any": "other", "secret": "str", "message": "str", "list": "str"}.get(kind, kind)

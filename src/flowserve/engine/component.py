@@ -1,0 +1,171 @@
+"""What a component is to the engine: declared inputs and outputs, and a ``run``.
+
+A component class is chosen by a node's ``data.type``. The engine makes one
+instance per node when it compiles a flow (so per-node preparation happens
+once), then calls ``run`` for every execution with a ``NodeContext`` and the
+node's parameters: template defaults, overlaid with tweaks, overlaid with the
+values arriving on edges. ``run`` returns a value for each output name.
+Components never see HTTP or a store backend: everything they need is on the
+context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol
+
+from flowserve.engine.types import Message, Source, TokenUsage, new_id, now_timestamp
+from flowserve.errors import Invalid
+from flowserve.flowfile.model import Node
+
+Kind = Literal[
+    "str", "int", "float", "bool", "dict", "list", "table", "any", "secret", "model", "message"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """A field a component reads. ``kind`` decides how stored and tweaked values convert."""
+
+    name: str
+    kind: Kind = "str"
+    default: Any = None
+    display_name: str = ""
+    info: str = ""
+    required: bool = False
+    advanced: bool = False
+    is_list: bool = False
+    input_types: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+    multiline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    name: str
+    types: tuple[str, ...]
+    display_name: str = ""
+    method: str = ""
+
+
+class SessionMemory(Protocol):
+    """The conversation of the current session, bound to one flow and session id."""
+
+    async def append(self, message: Message) -> None: ...
+
+    async def history(
+        self, *, limit: int, sender: str | None = None, order: str = "ASC"
+    ) -> list[Message]: ...
+
+
+class EventSink(Protocol):
+    """Receives run events (``add_message``, ``token``, ``log``) as they happen."""
+
+    def emit(self, event: str, data: Any) -> None: ...
+
+
+class NullSink:
+    def emit(self, event: str, data: Any) -> None:
+        return None
+
+
+@dataclass(slots=True)
+class RunContext:
+    """What one execution of a flow shares among its components."""
+
+    flow_id: str
+    flow_name: str
+    session_id: str
+    memory: SessionMemory
+    sink: EventSink = field(default_factory=NullSink)
+    run_id: str = field(default_factory=new_id)
+    variables: Mapping[str, str] = field(default_factory=dict)
+    services: Mapping[str, Any] = field(default_factory=dict)
+    streaming: bool = False
+    usage: TokenUsage | None = None
+
+    def add_usage(self, usage: TokenUsage | None) -> None:
+        if usage is not None:
+            self.usage = usage if self.usage is None else self.usage + usage
+
+
+@dataclass(slots=True)
+class NodeContext:
+    """The run context seen from one node, plus where its edge inputs came from."""
+
+    run: RunContext
+    node_id: str
+    display_name: str
+    sources: Mapping[str, tuple[str, str]]
+    wanted: frozenset[str]
+    sent: list[Message] = field(default_factory=list)
+    logs: list[dict[str, Any]] = field(default_factory=list)
+
+    def new_message(self, text: str, *, sender: str, sender_name: str, session_id: str = "",
+                    source_field: str = "input_value") -> Message:
+        origin = self.sources.get(source_field)
+        source = (
+            Source(id=origin[0], display_name=origin[1], source=origin[1])
+            if origin
+            else Source(id=self.node_id, display_name=self.display_name, source=self.display_name)
+        )
+        return Message(
+            text=text,
+            sender=sender,
+            sender_name=sender_name,
+            session_id=session_id or self.run.session_id,
+            flow_id=self.run.flow_id,
+            run_id=self.run.run_id,
+            id=new_id(),
+            timestamp=now_timestamp(),
+            source=source,
+        )
+
+    async def send_message(self, message: Message, *, store: bool) -> None:
+        """Record a chat message as this node's result, store it if asked, announce it."""
+        self.sent.append(message)
+        if store and message.session_id:
+            await self.run.memory.append(message)
+        self.run.sink.emit("add_message", message)
+
+
+class Component:
+    """Base class of every component. Subclasses set the ClassVars and implement ``run``."""
+
+    type_name: ClassVar[str]
+    display_name: ClassVar[str]
+    description: ClassVar[str] = ""
+    category: ClassVar[str] = "other"
+    icon: ClassVar[str] = ""
+    inputs: ClassVar[tuple[Input, ...]] = ()
+    outputs: ClassVar[tuple[Output, ...]] = ()
+    # "input" components receive the run's input_value; "output" ones are reported.
+    role: ClassVar[Literal["input", "output"] | None] = None
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    @classmethod
+    def input_named(cls, name: str) -> Input | None:
+        for spec in cls.inputs:
+            if spec.name == name:
+                return spec
+        return None
+
+    def accepts_field(self, name: str) -> bool:
+        """Whether an edge or tweak may target ``name`` (beyond the node's template)."""
+        return self.input_named(name) is not None
+
+    def problems(self) -> list[str]:
+        """Configuration problems found when compiling; each names what is wrong."""
+        return []
+
+    async def run(self, ctx: NodeContext, params: Mapping[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise a 422 for configuration a component cannot run with."""
+    if not condition:
+        raise Invalid(message)

@@ -1,0 +1,156 @@
+"""The exception tree of flowserve. No framework imports here.
+
+Every error carries the HTTP status it maps to and a stable machine-readable
+``code``; the API turns any ``FlowserveError`` into
+``{"detail": "...", "code": "...", "request_id": "..."}``.
+
+    FlowserveError                      500 internal_error
+    ├── BadRequest                      400 bad_request
+    │   └── MalformedJSON               400 malformed_json
+    ├── Unauthorized                    401 unauthorized
+    ├── Forbidden                       403 forbidden
+    ├── NotFound                        404 not_found
+    │   ├── FlowNotFound                404 flow_not_found
+    │   ├── SessionNotFound             404 session_not_found
+    │   └── JobNotFound                 404 job_not_found
+    ├── Conflict                        409 conflict
+    │   └── EndpointNameTaken           409 endpoint_name_taken
+    ├── PayloadTooLarge                 413 payload_too_large
+    ├── Invalid                         422 invalid
+    │   ├── InvalidFlow                 422 invalid_flow
+    │   │   └── UnsupportedComponent    422 unsupported_component
+    │   ├── InvalidTweaks               422 invalid_tweaks
+    │   └── InvalidRunInput             422 invalid_input
+    ├── RateLimited                     429 rate_limited
+    ├── RunFailed                       500 run_failed   (a component raised)
+    ├── UpstreamError                   502 upstream_error (an LLM provider, a URL)
+    ├── Unavailable                     503 unavailable  (a store is down, overload)
+    └── RunTimeout                      504 run_timeout
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+
+class FlowserveError(Exception):
+    """Root of every error flowserve raises on purpose."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+
+
+class BadRequest(FlowserveError):
+    status = 400
+    code = "bad_request"
+
+
+class MalformedJSON(BadRequest):
+    code = "malformed_json"
+
+
+class Unauthorized(FlowserveError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(FlowserveError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(FlowserveError):
+    status = 404
+    code = "not_found"
+
+
+class FlowNotFound(NotFound):
+    code = "flow_not_found"
+
+    def __init__(self, identifier: str) -> None:
+        # Langflow's exact wording; clients match on it.
+        super().__init__(f"Flow identifier {identifier} not found")
+        self.identifier = identifier
+
+
+class SessionNotFound(NotFound):
+    code = "session_not_found"
+
+
+class JobNotFound(NotFound):
+    code = "job_not_found"
+
+
+class Conflict(FlowserveError):
+    status = 409
+    code = "conflict"
+
+
+class EndpointNameTaken(Conflict):
+    code = "endpoint_name_taken"
+
+
+class PayloadTooLarge(FlowserveError):
+    status = 413
+    code = "payload_too_large"
+
+
+class Invalid(FlowserveError):
+    status = 422
+    code = "invalid"
+
+
+class InvalidFlow(Invalid):
+    """A flow file that cannot be compiled. ``problems`` lists every issue found."""
+
+    code = "invalid_flow"
+
+    def __init__(self, problems: Sequence[str] | str) -> None:
+        items = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("Invalid flow: " + "; ".join(items))
+        self.problems = items
+
+
+class UnsupportedComponent(InvalidFlow):
+    code = "unsupported_component"
+
+
+class InvalidTweaks(Invalid):
+    code = "invalid_tweaks"
+
+
+class InvalidRunInput(Invalid):
+    code = "invalid_input"
+
+
+class RateLimited(FlowserveError):
+    status = 429
+    code = "rate_limited"
+
+
+class RunFailed(FlowserveError):
+    """A component raised while running; the detail names the component."""
+
+    status = 500
+    code = "run_failed"
+
+
+class UpstreamError(FlowserveError):
+    status = 502
+    code = "upstream_error"
+
+
+class Unavailable(FlowserveError):
+    status = 503
+    code = "unavailable"
+
+
+class RunTimeout(FlowserveError):
+    status = 504
+    code = "run_timeout"
