@@ -55,8 +55,12 @@ class SessionMemory(Protocol):
     async def append(self, message: Message) -> None: ...
 
     async def history(
-        self, *, limit: int, sender: str | None = None, order: str = "ASC"
-    ) -> list[Message]: ...
+        self, *, limit: int, sender: str | None = None, order: str = "ASC",
+        all_sessions: bool = False,
+    ) -> list[Message]:
+        """The last ``limit`` messages (oldest first for ASC); ``all_sessions``
+        widens the search to every session of the flow."""
+        ...
 
 
 class EventSink(Protocol):
@@ -80,7 +84,11 @@ class RunContext:
     memory: SessionMemory
     sink: EventSink = field(default_factory=NullSink)
     run_id: str = field(default_factory=new_id)
+    # Global variables: the process environment overlaid with the request's
+    # X-LANGFLOW-GLOBAL-VAR-<NAME> headers. load_from_db fields resolve here, and
+    # components read provider keys and base URLs (OPENAI_API_KEY, ...) from it.
     variables: Mapping[str, str] = field(default_factory=dict)
+    # Shared clients, by name: "http" is an httpx.AsyncClient for outbound calls.
     services: Mapping[str, Any] = field(default_factory=dict)
     streaming: bool = False
     usage: TokenUsage | None = None
