@@ -126,3 +126,8 @@ def read_env_file(path: Path) -> dict[str, str]:
             value = value[1:-1]
         env[key.strip()] = value
     return env
+
+
+def process_environment() -> dict[str, str]:
+    """A snapshot of the environment: the global variables flows may reference."""
+    return dict(os.environ)

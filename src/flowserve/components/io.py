@@ -9,11 +9,22 @@ from flowserve.engine.component import Component, Input, NodeContext, Output
 from flowserve.engine.types import Message, to_text
 
 _MESSAGE_FIELDS = (
-    Input("should_store_message", "bool", True, "Store Messages",
-          "Store the message in the history.", advanced=True),
-    Input("session_id", "str", "", "Session ID",
-          "The session ID of the chat. If empty, the current session ID parameter will be used.",
-          advanced=True),
+    Input(
+        "should_store_message",
+        "bool",
+        True,
+        "Store Messages",
+        "Store the message in the history.",
+        advanced=True,
+    ),
+    Input(
+        "session_id",
+        "str",
+        "",
+        "Session ID",
+        "The session ID of the chat. If empty, the current session ID parameter will be used.",
+        advanced=True,
+    ),
     Input("context_id", "str", "", "Context ID", advanced=True),
 )
 
@@ -26,8 +37,9 @@ class ChatInput(Component):
     icon = "MessagesSquare"
     role = "input"
     inputs = (
-        Input("input_value", "str", "", "Input Text", "Message to be passed as input.",
-              multiline=True),
+        Input(
+            "input_value", "str", "", "Input Text", "Message to be passed as input.", multiline=True
+        ),
         Input("sender", "str", "User", "Sender Type", advanced=True, options=("Machine", "User")),
         Input("sender_name", "str", "User", "Sender Name", advanced=True),
         *_MESSAGE_FIELDS,
@@ -58,10 +70,17 @@ class ChatOutput(Component):
     icon = "MessagesSquare"
     role = "output"
     inputs = (
-        Input("input_value", "any", "", "Inputs", "Message to be passed as output.",
-              input_types=("Data", "JSON", "DataFrame", "Table", "Message")),
-        Input("sender", "str", "Machine", "Sender Type", advanced=True,
-              options=("Machine", "User")),
+        Input(
+            "input_value",
+            "any",
+            "",
+            "Inputs",
+            "Message to be passed as output.",
+            input_types=("Data", "JSON", "DataFrame", "Table", "Message"),
+        ),
+        Input(
+            "sender", "str", "Machine", "Sender Type", advanced=True, options=("Machine", "User")
+        ),
         Input("sender_name", "str", "AI", "Sender Name", advanced=True),
         *_MESSAGE_FIELDS,
         Input("data_template", "str", "{text}", "Data Template", advanced=True),
@@ -92,13 +111,17 @@ class TextInput(Component):
     category = "input_output"
     icon = "type"
     role = "input"
-    inputs = (Input("input_value", "str", "", "Text", "Text to be passed as input.",
-                    multiline=True),)
+    inputs = (
+        Input("input_value", "str", "", "Text", "Text to be passed as input.", multiline=True),
+    )
     outputs = (Output("text", ("Message",), "Output Text", "text_response"),)
 
     async def run(self, ctx: NodeContext, params: Mapping[str, Any]) -> dict[str, Any]:
-        message = Message(text=to_text(params.get("input_value")),
-                          session_id=ctx.run.session_id, flow_id=ctx.run.flow_id)
+        message = Message(
+            text=to_text(params.get("input_value")),
+            session_id=ctx.run.session_id,
+            flow_id=ctx.run.flow_id,
+        )
         return {"text": message}
 
 
@@ -109,11 +132,22 @@ class TextOutput(Component):
     category = "input_output"
     icon = "type"
     role = "output"
-    inputs = (Input("input_value", "any", "", "Inputs", "Text to be passed as output.",
-                    input_types=("Message",)),)
+    inputs = (
+        Input(
+            "input_value",
+            "any",
+            "",
+            "Inputs",
+            "Text to be passed as output.",
+            input_types=("Message",),
+        ),
+    )
     outputs = (Output("text", ("Message",), "Output Text", "text_response"),)
 
     async def run(self, ctx: NodeContext, params: Mapping[str, Any]) -> dict[str, Any]:
-        message = Message(text=to_text(params.get("input_value")),
-                          session_id=ctx.run.session_id, flow_id=ctx.run.flow_id)
+        message = Message(
+            text=to_text(params.get("input_value")),
+            session_id=ctx.run.session_id,
+            flow_id=ctx.run.flow_id,
+        )
         return {"text": message}

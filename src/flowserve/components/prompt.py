@@ -69,8 +69,14 @@ class Prompt(Component):
     icon = "braces"
     inputs = (
         Input("template", "str", "", "Template", multiline=True),
-        Input("use_double_brackets", "bool", False, "Use Double Brackets",
-              "Use {{variable}} syntax instead of {variable}.", advanced=True),
+        Input(
+            "use_double_brackets",
+            "bool",
+            False,
+            "Use Double Brackets",
+            "Use {{variable}} syntax instead of {variable}.",
+            advanced=True,
+        ),
         Input("tool_placeholder", "str", "", "Tool Placeholder", advanced=True),
     )
     outputs = (Output("prompt", ("Message",), "Prompt", "build_prompt"),)

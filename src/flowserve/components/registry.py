@@ -33,8 +33,11 @@ def build_registry(
     if plugins:
         for cls in _plugin_classes():
             if cls.type_name in registry:
-                log.warning("plugin_component_ignored", type=cls.type_name,
-                            reason="a component with this type is already registered")
+                log.warning(
+                    "plugin_component_ignored",
+                    type=cls.type_name,
+                    reason="a component with this type is already registered",
+                )
                 continue
             registry[cls.type_name] = cls
     return MappingProxyType(registry)
@@ -86,8 +89,13 @@ def describe(cls: type[Component]) -> dict[str, Any]:
         "icon": cls.icon,
         "template": template,
         "outputs": [
-            {"name": o.name, "display_name": o.display_name or o.name, "types": list(o.types),
-             "method": o.method, "selected": o.types[0] if o.types else None}
+            {
+                "name": o.name,
+                "display_name": o.display_name or o.name,
+                "types": list(o.types),
+                "method": o.method,
+                "selected": o.types[0] if o.types else None,
+            }
             for o in cls.outputs
         ],
         "base_classes": sorted({t for o in cls.outputs for t in o.types}),

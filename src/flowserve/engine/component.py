@@ -55,7 +55,11 @@ class SessionMemory(Protocol):
     async def append(self, message: Message) -> None: ...
 
     async def history(
-        self, *, limit: int, sender: str | None = None, order: str = "ASC",
+        self,
+        *,
+        limit: int,
+        sender: str | None = None,
+        order: str = "ASC",
         all_sessions: bool = False,
     ) -> list[Message]:
         """The last ``limit`` messages (oldest first for ASC); ``all_sessions``
@@ -110,8 +114,15 @@ class NodeContext:
     sent: list[Message] = field(default_factory=list)
     logs: list[dict[str, Any]] = field(default_factory=list)
 
-    def new_message(self, text: str, *, sender: str, sender_name: str, session_id: str = "",
-                    source_field: str = "input_value") -> Message:
+    def new_message(
+        self,
+        text: str,
+        *,
+        sender: str,
+        sender_name: str,
+        session_id: str = "",
+        source_field: str = "input_value",
+    ) -> Message:
         origin = self.sources.get(source_field)
         source = (
             Source(id=origin[0], display_name=origin[1], source=origin[1])

@@ -95,18 +95,23 @@ def compile_flow(flow: Flow, registry: Registry) -> Graph:
             display_name=node.display_name,
             component=component,
             defaults=MappingProxyType(_defaults(node, component)),
-            variables=MappingProxyType({
-                name: f.value for name, f in node.fields.items()
-                if f.load_from_db and isinstance(f.value, str) and f.value
-            }),
+            variables=MappingProxyType(
+                {
+                    name: f.value
+                    for name, f in node.fields.items()
+                    if f.load_from_db and isinstance(f.value, str) and f.value
+                }
+            ),
             incoming=tuple(incoming[node.id]),
             list_fields=frozenset(
                 e.target_field for e in incoming[node.id] if _is_list_field(component, node, e)
             ),
-            sources=MappingProxyType({
-                e.target_field: (e.source, by_id[e.source].display_name)
-                for e in incoming[node.id]
-            }),
+            sources=MappingProxyType(
+                {
+                    e.target_field: (e.source, by_id[e.source].display_name)
+                    for e in incoming[node.id]
+                }
+            ),
             wanted=frozenset(needed),
             node=node,
         )
@@ -137,14 +142,18 @@ def _edge_problem(edge: Edge, flow: Flow, components: Mapping[str, Component]) -
     label = f"edge {edge.source}.{edge.source_output} -> {edge.target}.{edge.target_field}"
     source = components[edge.source]
     if edge.source_output not in {o.name for o in source.outputs}:
-        return (f"{label}: node '{edge.source}' (type {source.node.type}) has no output "
-                f"'{edge.source_output}'")
+        return (
+            f"{label}: node '{edge.source}' (type {source.node.type}) has no output "
+            f"'{edge.source_output}'"
+        )
     target = components[edge.target]
     if edge.target_field == "code":
         return f"{label}: the code field cannot be connected"
     if edge.target_field not in target.node.fields and not target.accepts_field(edge.target_field):
-        return (f"{label}: node '{edge.target}' (type {target.node.type}) has no field "
-                f"'{edge.target_field}'")
+        return (
+            f"{label}: node '{edge.target}' (type {target.node.type}) has no field "
+            f"'{edge.target_field}'"
+        )
     return None
 
 

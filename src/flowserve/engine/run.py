@@ -89,7 +89,9 @@ def _release(graph: Graph, node_id: str, remaining: dict[str, int], ready: list[
 
 
 def node_params(
-    node: CompiledNode, ctx: RunContext, overlay: Mapping[str, Any] | None,
+    node: CompiledNode,
+    ctx: RunContext,
+    overlay: Mapping[str, Any] | None,
     upstream: Mapping[str, NodeRun],
 ) -> dict[str, Any] | None:
     """The parameters of one node for this run, or None when an input is inactive."""
@@ -114,17 +116,25 @@ def node_params(
 
 
 async def _run_node(
-    node: CompiledNode, ctx: RunContext, overlay: Mapping[str, Mapping[str, Any]],
+    node: CompiledNode,
+    ctx: RunContext,
+    overlay: Mapping[str, Mapping[str, Any]],
     result: GraphRun,
 ) -> None:
     started = time.perf_counter()
     params = node_params(node, ctx, overlay.get(node.id), result.nodes)
     if params is None:
-        result.nodes[node.id] = NodeRun(node, dict.fromkeys(node.wanted, INACTIVE), [], [], 0.0,
-                                        skipped=True)
+        result.nodes[node.id] = NodeRun(
+            node, dict.fromkeys(node.wanted, INACTIVE), [], [], 0.0, skipped=True
+        )
         return
-    nctx = NodeContext(run=ctx, node_id=node.id, display_name=node.display_name,
-                       sources=node.sources, wanted=node.wanted)
+    nctx = NodeContext(
+        run=ctx,
+        node_id=node.id,
+        display_name=node.display_name,
+        sources=node.sources,
+        wanted=node.wanted,
+    )
     try:
         outputs = await node.component.run(nctx, params)
     except FlowserveError as exc:
@@ -138,5 +148,6 @@ async def _run_node(
             f"Error running component '{node.display_name}' ({node.id}): "
             f"{type(exc).__name__}: {exc}"
         ) from exc
-    result.nodes[node.id] = NodeRun(node, outputs, nctx.sent, nctx.logs,
-                                    time.perf_counter() - started)
+    result.nodes[node.id] = NodeRun(
+        node, outputs, nctx.sent, nctx.logs, time.perf_counter() - started
+    )

@@ -33,8 +33,10 @@ def build_overlay(graph: Graph, tweaks: Mapping[str, Any] | None) -> Overlay:
             continue
         holders = [n for n in graph.nodes.values() if _has_field(n, key)]
         if not holders:
-            problems.append(f"tweak '{key}': no node with this id or display name, "
-                            "and no node has a field of this name")
+            problems.append(
+                f"tweak '{key}': no node with this id or display name, "
+                "and no node has a field of this name"
+            )
         for node in holders:
             _apply(node, key, value, overlay, problems)
     if problems:
@@ -50,8 +52,9 @@ def _find_node(graph: Graph, key: str, problems: list[str]) -> CompiledNode | No
     if len(ids) == 1:
         return graph.nodes[ids[0]]
     if ids:
-        problems.append(f"tweak '{key}': display name matches several nodes "
-                        f"({', '.join(ids)}); use a node id")
+        problems.append(
+            f"tweak '{key}': display name matches several nodes ({', '.join(ids)}); use a node id"
+        )
     else:
         problems.append(f"tweak '{key}': no node with this id or display name")
     return None
@@ -61,8 +64,9 @@ def _has_field(node: CompiledNode, name: str) -> bool:
     return name in node.node.fields or node.component.accepts_field(name)
 
 
-def _apply(node: CompiledNode, field: str, value: Any, overlay: Overlay,
-           problems: list[str]) -> None:
+def _apply(
+    node: CompiledNode, field: str, value: Any, overlay: Overlay, problems: list[str]
+) -> None:
     where = f"tweak '{node.id}.{field}'"
     if field == "code":
         problems.append(f"{where}: the code field cannot be tweaked")
@@ -72,8 +76,9 @@ def _apply(node: CompiledNode, field: str, value: Any, overlay: Overlay,
         return
     stored = node.node.fields.get(field)
     spec = node.component.input_named(field)
-    error = tweak_type_error(stored.type if stored else "any",
-                             bool(stored and stored.is_list), spec, value)
+    error = tweak_type_error(
+        stored.type if stored else "any", bool(stored and stored.is_list), spec, value
+    )
     if error:
         problems.append(f"{where}: {error}, got {type(value).__name__}")
         return

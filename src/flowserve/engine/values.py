@@ -36,7 +36,7 @@ def tweak_type_error(field_type: str, is_list: bool, spec: Input | None, value: 
     if kind == "bool" or field_type == "bool":
         return None if isinstance(value, bool) else "expected a boolean"
     if kind == "int" or field_type in _INT_TYPES:
-        ok = (_is_number(value) and float(value).is_integer())
+        ok = _is_number(value) and float(value).is_integer()
         return None if ok else "expected an integer"
     if kind == "float" or field_type in _NUMBER_TYPES:
         return None if _is_number(value) else "expected a number"

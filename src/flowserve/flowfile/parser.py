@@ -161,7 +161,8 @@ def _parse_nodes(raw_nodes: list[_RawNode], problems: list[str]) -> list[Node]:
                     for o in body.outputs
                 ),
                 tools_metadata=tuple(
-                    t for t in (tools_value if isinstance(tools_value, list) else [])
+                    t
+                    for t in (tools_value if isinstance(tools_value, list) else [])
                     if isinstance(t, dict)
                 ),
             )
@@ -225,6 +226,7 @@ def _parse_edges(
         if not output or not field:
             problems.append(f"{label}: missing sourceHandle.name or targetHandle.fieldName")
             continue
-        edges.append(Edge(source=raw.source, source_output=output, target=raw.target,
-                          target_field=field))
+        edges.append(
+            Edge(source=raw.source, source_output=output, target=raw.target, target_field=field)
+        )
     return edges

@@ -1,0 +1,29 @@
+"""Every operation of the API, and the Starlette routes built from them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import swagger_ui_bundle
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from flowserve.api import docs, meta, run
+from flowserve.api.spec import Operation
+
+OPERATIONS: list[Operation] = [*run.OPERATIONS, *meta.OPERATIONS, *docs.OPERATIONS]
+
+
+def build_routes(operations: Sequence[Operation] = OPERATIONS) -> list[BaseRoute]:
+    routes: list[BaseRoute] = [
+        Route(op.path, op.endpoint, methods=[op.method], name=f"{op.method} {op.path}")
+        for op in operations
+    ]
+    routes.append(
+        Mount(
+            "/docs/static",
+            StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+            name="docs-static",
+        )
+    )
+    return routes

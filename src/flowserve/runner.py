@@ -1,0 +1,205 @@
+"""The service layer: flow lookup -> cached compile -> session memory -> engine -> result.
+
+Used by the HTTP API, the job worker and the CLI alike. A run is prepared
+first (flow found, tweaks validated) so that every problem with the request is
+reported before anything runs or any stream starts; then executed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import msgspec
+
+from flowserve.engine import (
+    EventSink,
+    Graph,
+    Message,
+    Registry,
+    RunContext,
+    build_overlay,
+    compile_flow,
+    execute,
+)
+from flowserve.engine.component import NullSink
+from flowserve.engine.tweaks import Overlay
+from flowserve.errors import FlowNotFound, InvalidRunInput, RunTimeout
+from flowserve.flowfile import parse_flow
+from flowserve.results import RunResponse, run_response
+from flowserve.store.base import FlowRecord, FlowStore, MessageStore
+
+
+class RunRequest(msgspec.Struct, kw_only=True):
+    """Langflow's run body (``SimplifiedAPIRequest``)."""
+
+    input_value: str | None = None
+    input_type: Literal["chat", "text", "any"] = "chat"
+    output_type: Literal["chat", "text", "any", "debug"] = "chat"
+    output_component: str | None = ""
+    tweaks: dict[str, Any] | None = None
+    session_id: str | None = None
+
+
+class SessionBuffer:
+    """The session's memory for one run: reads the store, buffers writes.
+
+    Messages appended during a run are written in one round trip when the run
+    ends (``flush``), and are visible to later reads of the same run.
+    """
+
+    __slots__ = ("_flow_id", "_pending", "_session_id", "_store", "_ttl")
+
+    def __init__(self, store: MessageStore, flow_id: str, session_id: str, ttl: int) -> None:
+        self._store = store
+        self._flow_id = flow_id
+        self._session_id = session_id
+        self._ttl = ttl
+        self._pending: list[Message] = []
+
+    async def append(self, message: Message) -> None:
+        self._pending.append(message)
+
+    async def history(
+        self,
+        *,
+        limit: int,
+        sender: str | None = None,
+        order: str = "ASC",
+        all_sessions: bool = False,
+    ) -> list[Message]:
+        stored = await self._store.history(
+            self._flow_id,
+            None if all_sessions else self._session_id,
+            limit=limit,
+            sender=sender,
+            order="ASC",
+            ttl=self._ttl,
+        )
+        pending = [m for m in self._pending if sender is None or m.sender == sender]
+        combined = [*stored, *pending][-limit:] if limit > 0 else []
+        return combined if order.upper() == "ASC" else combined[::-1]
+
+    async def flush(self) -> None:
+        if self._pending:
+            pending, self._pending = self._pending, []
+            await self._store.append(self._flow_id, self._session_id, pending, self._ttl)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRun:
+    graph: Graph
+    overlay: Overlay
+    session_id: str
+    inputs: dict[str, Any]
+    output_ids: tuple[str, ...]
+    ttl: int
+    variables: Mapping[str, str]
+
+
+@dataclass(slots=True)
+class _CacheEntry:
+    version: int
+    graph: Graph
+
+
+@dataclass
+class Runner:
+    flows: FlowStore
+    messages: MessageStore
+    registry: Registry
+    environment: Mapping[str, str]
+    session_ttl: int = 1800
+    run_timeout: float = 300.0
+    services: Mapping[str, Any] = field(default_factory=dict)
+    _cache: dict[str, _CacheEntry] = field(default_factory=dict)
+
+    async def graph(self, ref: str) -> tuple[Graph, FlowRecord]:
+        record = await self.flows.get(ref)
+        if record is None:
+            raise FlowNotFound(ref)
+        entry = self._cache.get(record.id)
+        if entry is None or entry.version != record.version:
+            graph = compile_graph(record, self.registry)
+            entry = self._cache[record.id] = _CacheEntry(record.version, graph)
+        return entry.graph, record
+
+    def forget(self, flow_id: str) -> None:
+        self._cache.pop(flow_id, None)
+
+    async def prepare(
+        self, ref: str, request: RunRequest, variables: Mapping[str, str] | None = None
+    ) -> PreparedRun:
+        graph, record = await self.graph(ref)
+        overlay = build_overlay(graph, request.tweaks)
+        if request.input_value is not None:
+            for node_id in graph.input_nodes:
+                if request.input_type == "any" or request.input_type in node_id.lower():
+                    overlay.setdefault(node_id, {})["input_value"] = request.input_value
+        return PreparedRun(
+            graph=graph,
+            overlay=overlay,
+            session_id=request.session_id or graph.id,
+            inputs={"input_value": request.input_value if request.input_value is not None else ""},
+            output_ids=_output_ids(graph, request),
+            ttl=record.session_ttl or self.session_ttl,
+            variables={**self.environment, **variables} if variables else self.environment,
+        )
+
+    async def execute(self, run: PreparedRun, sink: EventSink | None = None) -> RunResponse:
+        started = time.perf_counter()
+        memory = SessionBuffer(self.messages, run.graph.id, run.session_id, run.ttl)
+        ctx = RunContext(
+            flow_id=run.graph.id,
+            flow_name=run.graph.flow.name,
+            session_id=run.session_id,
+            memory=memory,
+            sink=sink or NullSink(),
+            variables=run.variables,
+            services=self.services,
+            streaming=sink is not None,
+        )
+        try:
+            async with asyncio.timeout(self.run_timeout):
+                graph_run = await execute(run.graph, ctx, run.overlay)
+        except TimeoutError as exc:
+            raise RunTimeout(f"The run did not finish within {self.run_timeout:g} s") from exc
+        finally:
+            await memory.flush()
+        return run_response(
+            session_id=run.session_id,
+            inputs=run.inputs,
+            graph_run=graph_run,
+            output_ids=run.output_ids,
+            duration=time.perf_counter() - started,
+            usage=ctx.usage,
+            run_id=ctx.run_id,
+        )
+
+
+def compile_graph(record: FlowRecord, registry: Registry) -> Graph:
+    flow = parse_flow(record.data, default_id=record.id)
+    if flow.id != record.id:
+        flow = msgspec.structs.replace(flow, id=record.id)
+    return compile_flow(flow, registry)
+
+
+def _output_ids(graph: Graph, request: RunRequest) -> tuple[str, ...]:
+    if request.output_component:
+        ref = request.output_component
+        if ref in graph.nodes:
+            return (ref,)
+        ids = graph.display_names.get(ref, ())
+        if len(ids) == 1:
+            return ids
+        raise InvalidRunInput(f"output_component '{ref}' names no single node of this flow")
+    if request.output_type == "debug":
+        return graph.order
+    return tuple(
+        node_id
+        for node_id in graph.output_nodes
+        if request.output_type == "any" or request.output_type in node_id.lower()
+    )

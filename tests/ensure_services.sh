@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Make PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) reachable for the tests:
+# use them when they already answer, start them when installed, install them otherwise.
+set -euo pipefail
+
+reachable() { # host port
+  (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+wait_for() { # host port name
+  for _ in $(seq 1 60); do reachable "$1" "$2" && return 0; sleep 0.5; done
+  echo "ensure_services: $3 did not come up on $1:$2" >&2
+  return 1
+}
+
+if ! reachable 127.0.0.1 5432; then
+  echo "ensure_services: starting PostgreSQL"
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  wait_for 127.0.0.1 5432 PostgreSQL
+  # A fresh cluster asks for a password over TCP: give postgres the one the tests use.
+  as_root su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'postgres'\"" || true
+  as_root su postgres -c "psql -q -tc \"SELECT 1 FROM pg_database WHERE datname='test'\" | grep -q 1 || createdb test" || true
+fi
+
+if ! reachable 127.0.0.1 6379; then
+  echo "ensure_services: starting Redis"
+  command -v redis-server >/dev/null || apt_install redis-server
+  mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  wait_for 127.0.0.1 6379 Redis
+fi
+echo "ensure_services: PostgreSQL and Redis are reachable"
