@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import structlog
 from starlette.applications import Starlette
@@ -15,6 +15,7 @@ from flowserve.api.openapi import build_spec
 from flowserve.api.routes import OPERATIONS, build_routes
 from flowserve.bootstrap import open_services
 from flowserve.engine import Registry
+from flowserve.jobs import running_worker
 from flowserve.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -25,12 +26,17 @@ def create_app(settings: Settings, *, registry: Registry | None = None) -> Starl
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(settings, registry=registry) as services:
             app.state.services = services
-            log.info(
-                "started",
-                backend="embedded" if settings.embedded else "postgres+redis",
-                flows_dir=settings.flows_dir,
-            )
-            yield
+            async with AsyncExitStack() as background:
+                if settings.job_worker:
+                    worker = services.jobs.worker(settings, services.runner, services.http)
+                    await background.enter_async_context(running_worker(worker))
+                log.info(
+                    "started",
+                    backend="embedded" if settings.embedded else "postgres+redis",
+                    flows_dir=settings.flows_dir,
+                    jobs="redis" if services.jobs.durable else "in-process",
+                )
+                yield
         log.info("stopped")
 
     app = Starlette(

@@ -19,6 +19,7 @@ from flowserve.components import build_registry
 from flowserve.engine import Registry
 from flowserve.errors import FlowserveError
 from flowserve.flowfile import load_document, parse_flow
+from flowserve.jobs import Jobs, open_jobs
 from flowserve.runner import Runner, compile_graph
 from flowserve.settings import Settings, process_environment
 from flowserve.store.base import FlowRecord, FlowStore, MessageStore
@@ -35,11 +36,13 @@ class Services:
     registry: Registry
     runner: Runner
     http: httpx.AsyncClient
+    jobs: Jobs
 
     async def health(self) -> dict[str, str]:
         """Each store's state: "ok" or why it is not."""
         states: dict[str, str] = {}
-        for name, store in (("flows", self.flows), ("messages", self.messages)):
+        stores = (("flows", self.flows), ("messages", self.messages), ("jobs", self.jobs.queue))
+        for name, store in stores:
             try:
                 await store.ping()
             except FlowserveError as exc:
@@ -69,16 +72,18 @@ async def open_services(
             run_timeout=settings.run_timeout,
             services={"http": http},
         )
-        services = Services(
-            settings=settings,
-            flows=flows,
-            messages=messages,
-            registry=registry,
-            runner=runner,
-            http=http,
-        )
-        await seed_flows(services, settings.flows_path)
-        yield services
+        async with open_jobs(settings, runner) as jobs:
+            services = Services(
+                settings=settings,
+                flows=flows,
+                messages=messages,
+                registry=registry,
+                runner=runner,
+                http=http,
+                jobs=jobs,
+            )
+            await seed_flows(services, settings.flows_path)
+            yield services
 
 
 def record_from_document(

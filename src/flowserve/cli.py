@@ -1,4 +1,4 @@
-"""The ``flowserve`` command: serve the API, or run one flow file from the shell."""
+"""The ``flowserve`` command: serve the API, run job workers, or run one flow file."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import msgspec
 
 from flowserve import __version__
+from flowserve.engine import Registry
 from flowserve.errors import FlowserveError
 from flowserve.logs import configure_logging
 from flowserve.settings import Settings
@@ -98,6 +99,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = _settings(args, flows_dir=args.flows_dir, job_concurrency=args.concurrency)
+    configure_logging(settings.log_level, json=settings.log_json)
+    if not settings.redis_url:
+        raise FlowserveError(
+            "flowserve worker needs FLOWSERVE_REDIS_URL: the in-process queue is only "
+            "reachable from inside `flowserve serve`"
+        )
+    asyncio.run(run_worker(settings))
+    return 0
+
+
+async def run_worker(settings: Settings, registry: Registry | None = None) -> None:
+    """Run jobs from the shared queue until SIGINT/SIGTERM (the ``worker`` command)."""
+    from flowserve.bootstrap import open_services
+    from flowserve.jobs import serve_worker
+
+    async with open_services(settings, registry=registry) as services:
+        await serve_worker(services.jobs.worker(settings, services.runner, services.http))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flowserve", description=__doc__)
     parser.add_argument("--version", action="version", version=f"flowserve {__version__}")
@@ -110,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int)
     serve.add_argument("--flows-dir", help="load every flow JSON in DIR (default ./flows)")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run webhook and event-delivery jobs from Redis")
+    worker.add_argument("--flows-dir", help="load every flow JSON in DIR (default ./flows)")
+    worker.add_argument("--concurrency", type=int, help="jobs run at once")
+    worker.set_defaults(func=cmd_worker)
 
     run = sub.add_parser("run", help="run one flow file and print its result")
     run.add_argument("flow", help="path to a Langflow flow JSON file")

@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -26,6 +26,7 @@ from flowserve.engine import (
     execute,
 )
 from flowserve.engine.component import NullSink
+from flowserve.engine.run import NodeRun
 from flowserve.engine.tweaks import Overlay
 from flowserve.errors import FlowNotFound, InvalidRunInput, RunTimeout
 from flowserve.flowfile import parse_flow
@@ -100,6 +101,27 @@ class PreparedRun:
     variables: Mapping[str, str]
 
 
+WEBHOOK_COMPONENT = "Webhook"
+
+
+class RunWatch(Protocol):
+    """Follows one run for outgoing event webhooks; every call returns at once."""
+
+    def node_done(self, node_run: NodeRun) -> None: ...
+
+    def completed(self, response: RunResponse) -> None: ...
+
+    def failed(self, error: BaseException) -> None: ...
+
+    async def close(self) -> None:
+        """Wait until everything announced has been handed on (queued)."""
+        ...
+
+
+class RunObserver(Protocol):
+    async def watch(self, run: PreparedRun, run_id: str, job_id: str | None) -> RunWatch | None: ...
+
+
 @dataclass(slots=True)
 class _CacheEntry:
     version: int
@@ -115,6 +137,7 @@ class Runner:
     session_ttl: int = 1800
     run_timeout: float = 300.0
     services: Mapping[str, Any] = field(default_factory=dict)
+    observer: RunObserver | None = None
     _cache: dict[str, _CacheEntry] = field(default_factory=dict)
 
     async def graph(self, ref: str) -> tuple[Graph, FlowRecord]:
@@ -149,7 +172,28 @@ class Runner:
             variables={**self.environment, **variables} if variables else self.environment,
         )
 
-    async def execute(self, run: PreparedRun, sink: EventSink | None = None) -> RunResponse:
+    async def webhook_graph(self, ref: str) -> tuple[Graph, FlowRecord, tuple[str, ...]]:
+        """The flow's graph and its Webhook nodes; 422 when it has none."""
+        graph, record = await self.graph(ref)
+        nodes = tuple(n.id for n in graph.nodes.values() if n.type == WEBHOOK_COMPONENT)
+        if not nodes:
+            raise InvalidRunInput(
+                f"Flow {record.id} has no Webhook component, so it cannot be triggered by "
+                "webhook; add a Webhook component to the flow"
+            )
+        return graph, record, nodes
+
+    async def prepare_webhook(self, ref: str, data: str) -> PreparedRun:
+        """A run whose Webhook nodes receive ``data`` (the request body as text)."""
+        _, _, nodes = await self.webhook_graph(ref)
+        run = await self.prepare(ref, RunRequest())
+        for node_id in nodes:
+            run.overlay.setdefault(node_id, {})["data"] = data
+        return run
+
+    async def execute(
+        self, run: PreparedRun, sink: EventSink | None = None, *, job_id: str | None = None
+    ) -> RunResponse:
         started = time.perf_counter()
         memory = SessionBuffer(self.messages, run.graph.id, run.session_id, run.ttl)
         ctx = RunContext(
@@ -162,14 +206,26 @@ class Runner:
             services=self.services,
             streaming=sink is not None,
         )
+        watch = await self.observer.watch(run, ctx.run_id, job_id) if self.observer else None
+        if watch is not None:
+            ctx.node_done = watch.node_done
         try:
             async with asyncio.timeout(self.run_timeout):
                 graph_run = await execute(run.graph, ctx, run.overlay)
         except TimeoutError as exc:
-            raise RunTimeout(f"The run did not finish within {self.run_timeout:g} s") from exc
+            error = RunTimeout(f"The run did not finish within {self.run_timeout:g} s")
+            if watch is not None:
+                watch.failed(error)
+                await watch.close()
+            raise error from exc
+        except BaseException as exc:
+            if watch is not None:
+                watch.failed(exc)
+                await watch.close()
+            raise
         finally:
             await memory.flush()
-        return run_response(
+        response = run_response(
             session_id=run.session_id,
             inputs=run.inputs,
             graph_run=graph_run,
@@ -178,6 +234,10 @@ class Runner:
             usage=ctx.usage,
             run_id=ctx.run_id,
         )
+        if watch is not None:
+            watch.completed(response)
+            await watch.close()
+        return response
 
 
 def compile_graph(record: FlowRecord, registry: Registry) -> Graph:

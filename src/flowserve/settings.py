@@ -60,6 +60,20 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     run_timeout: Seconds = 300.0
     max_concurrent_runs: Positive = 1024
 
+    # Jobs (webhook runs, event deliveries): on Redis when redis_url is set, else in-process.
+    job_worker: bool = True  # run a worker inside each `serve` instance
+    job_concurrency: Positive = 16  # jobs one worker runs at once
+    job_visibility_timeout: Seconds = 60.0  # a silent worker's jobs are reclaimed after this
+    job_max_attempts: Positive = 5
+    job_retry_base: Seconds = 1.0  # backoff: base * 2**(attempt-1), capped, with jitter
+    job_retry_max: Seconds = 300.0
+    job_result_ttl: Positive = 86400  # finished jobs (and idempotency keys) expire after this
+
+    # Outgoing event webhooks
+    webhook_allowlist: str = ""  # hosts, IPs or CIDRs exempt from the private-address guard
+    webhook_timeout: Seconds = 10.0
+    webhook_max_attempts: Positive = 8
+
     # Logs
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = True

@@ -11,7 +11,7 @@ context.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -96,6 +96,8 @@ class RunContext:
     services: Mapping[str, Any] = field(default_factory=dict)
     streaming: bool = False
     usage: TokenUsage | None = None
+    # Called with each finished node's ``NodeRun`` (outgoing event webhooks listen here).
+    node_done: Callable[[Any], None] | None = None
 
     def add_usage(self, usage: TokenUsage | None) -> None:
         if usage is not None:

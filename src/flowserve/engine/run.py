@@ -148,6 +148,8 @@ async def _run_node(
             f"Error running component '{node.display_name}' ({node.id}): "
             f"{type(exc).__name__}: {exc}"
         ) from exc
-    result.nodes[node.id] = NodeRun(
+    node_run = result.nodes[node.id] = NodeRun(
         node, outputs, nctx.sent, nctx.logs, time.perf_counter() - started
     )
+    if ctx.node_done is not None:
+        ctx.node_done(node_run)
