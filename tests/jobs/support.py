@@ -152,8 +152,8 @@ class Receiver:
             seen.setdefault(item.headers["webhook-id"], item)
         return list(seen.values())
 
-    async def wait_for(self, predicate: Any, timeout: float = 30.0) -> None:
-        async with asyncio.timeout(timeout):
+    async def wait_for(self, predicate: Any, within: float = 30.0) -> None:
+        async with asyncio.timeout(within):
             while not predicate():
                 self.changed.clear()
                 await self.changed.wait()

@@ -22,9 +22,9 @@ FINAL = {"succeeded", "failed", "cancelled"}
 
 
 async def wait_final(
-    client: httpx.AsyncClient, location: str, timeout: float = 20
+    client: httpx.AsyncClient, location: str, within: float = 20
 ) -> dict[str, Any]:
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within):
         while True:
             response = await client.get(location)
             assert response.status_code == 200, response.text
@@ -35,9 +35,9 @@ async def wait_final(
 
 
 async def wait_status(
-    client: httpx.AsyncClient, location: str, status: str, timeout: float = 20
+    client: httpx.AsyncClient, location: str, status: str, within: float = 20
 ) -> dict[str, Any]:
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within):
         while True:
             job: dict[str, Any] = (await client.get(location)).json()
             if job["status"] == status:
@@ -158,7 +158,7 @@ async def test_cancelling_a_running_job_stops_the_flow(
         cancel = await client.delete(location)
         assert cancel.status_code == 202
         assert cancel.json()["cancel_requested"] is True
-        job = await wait_final(client, location, timeout=10)
+        job = await wait_final(client, location, within=10)
         assert job["status"] == "cancelled"
         assert job["result"] is None
 
