@@ -7,10 +7,11 @@ announces ``flow_started``, ``component_completed`` (per node),
 subscriber that wants it. Jobs are queued in event order by one task per run,
 and each names the previous one for its subscriber so delivery keeps that order.
 
-Message ids are derived from the job (or run) id and the event's position, and
-the queue is asked to enqueue each at most once per subscriber: a webhook job
-run again after its worker died announces the same messages and queues nothing
-new, and receivers can de-duplicate on ``webhook-id``.
+Each message (``webhook-id``) is queued at most once per subscriber. Events of
+one attempt are named by its run id and position; ``flow_completed`` by the
+job: a webhook job run again after its worker died mid-way reports its start
+and components again (a new run) but its completion once, and receivers
+de-duplicate retried deliveries on ``webhook-id`` as the spec asks.
 """
 
 from __future__ import annotations
@@ -128,7 +129,6 @@ class RunEvents:
         self._session_id = run.session_id
         self._run_id = run_id
         self._job_id = job_id
-        self._key = job_id or run_id
         self._seq = 0
         self._last: dict[str, str] = {}
         self._pending: asyncio.Queue[tuple[str, str, bytes] | None] = asyncio.Queue()
@@ -161,7 +161,13 @@ class RunEvents:
             component=node_run.node.display_name if node_run else None,
         )
         encoded = _encoder.encode(body)
-        message_id = f"msg_{self._key}_{self._seq}"
+        # A job completes once however often it runs: its flow_completed has one id, so
+        # a run repeated after a worker died announces nothing new. Every other event
+        # belongs to one attempt (run).
+        if event == "flow_completed":
+            message_id = f"msg_{self._job_id or self._run_id}_completed"
+        else:
+            message_id = f"msg_{self._run_id}_{self._seq}"
         for sub in wanted:
             self._pending.put_nowait((sub.id, message_id, encoded))
 

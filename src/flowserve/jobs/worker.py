@@ -33,6 +33,8 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[Job], Awaitable[Any]]
 
+BUSY_POLL = 0.1  # seconds a busy worker waits for new jobs before looking again
+
 
 class Defer(Exception):
     """Raised by a handler: run this job again after ``delay`` s, no attempt counted."""
@@ -108,8 +110,10 @@ class Worker:
                     [*self._active.values()], timeout=self.poll, return_when="FIRST_COMPLETED"
                 )
                 continue
+            # Running jobs may schedule retries soon: look again sooner while there are some.
+            block = min(self.poll, BUSY_POLL) if self._active else self.poll
             try:
-                leases = await self.queue.claim(self.consumer, free, self.poll)
+                leases = await self.queue.claim(self.consumer, free, block)
             except FlowserveError as exc:
                 log.warning("job_claim_failed", detail=exc.detail)
                 await self._pause(1.0)

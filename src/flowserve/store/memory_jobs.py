@@ -9,6 +9,7 @@ must survive a restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
@@ -30,6 +31,7 @@ class MemoryJobQueue:
         self._delayed: list[tuple[float, str]] = []
         self._dead: deque[str] = deque(maxlen=1000)
         self._entries = itertools.count(1)
+        self._wakeup = asyncio.Event()  # set when a job becomes ready or is scheduled
 
     def _live(self, job_id: str) -> Job | None:
         expires = self._expires.get(job_id)
@@ -55,6 +57,7 @@ class MemoryJobQueue:
         job.created_at = job.created_at or now
         self._jobs[job.id] = job
         self._ready.put_nowait(job.id)
+        self._wakeup.set()
         return job, True
 
     async def get(self, job_id: str) -> Job | None:
@@ -67,21 +70,27 @@ class MemoryJobQueue:
             self._ready.put_nowait(job_id)
 
     async def claim(self, consumer: str, count: int, block: float) -> list[Lease]:
+        deadline = time.monotonic() + block
         self._promote()
-        if self._ready.empty():
-            wait = block
+        while self._ready.empty():
+            wait = deadline - time.monotonic()
             if self._delayed:
-                wait = min(wait, max(0.0, self._delayed[0][0] - time.time()))
-            try:
-                first = await asyncio.wait_for(self._ready.get(), timeout=wait)
-            except TimeoutError:
-                self._promote()
-                return []
-            self._ready.put_nowait(first)
+                wait = min(wait, self._delayed[0][0] - time.time())
+            if wait > 0:
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=wait)
+            self._promote()
+            if time.monotonic() >= deadline:
+                break
         leases: list[Lease] = []
         while len(leases) < count and not self._ready.empty():
             leases.append(Lease(str(next(self._entries)), self._ready.get_nowait()))
         return leases
+
+    def _schedule(self, job_id: str, due: float) -> None:
+        heapq.heappush(self._delayed, (due, job_id))
+        self._wakeup.set()
 
     async def start(self, lease: Lease, consumer: str) -> Job | None:
         job = self._live(lease.job_id)
@@ -116,7 +125,7 @@ class MemoryJobQueue:
         if retry_in is not None and not job.cancel_requested:
             job.status = "queued"
             job.error = error
-            heapq.heappush(self._delayed, (time.time() + retry_in, job.id))
+            self._schedule(job.id, time.time() + retry_in)
             return job
         self._finish(job, "failed", error=error)
         self._dead.append(job.id)
@@ -128,7 +137,7 @@ class MemoryJobQueue:
             return
         job.status = "queued"
         job.attempts -= 1
-        heapq.heappush(self._delayed, (time.time() + delay, job.id))
+        self._schedule(job.id, time.time() + delay)
 
     async def finish_cancelled(self, lease: Lease) -> None:
         job = self._live(lease.job_id)

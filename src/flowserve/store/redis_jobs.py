@@ -38,6 +38,7 @@ SUBSCRIPTIONS = "hooks:subs:"  # hash per flow: subscription id -> JSON
 DELIVERY_LOG = "hooks:log:"  # list per subscription, newest first
 
 DELIVERY_LOG_LENGTH = 200
+RETRY_POLL = 0.1  # seconds between looks at the retry set while it is not empty
 
 _ACK = """
 redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
@@ -274,6 +275,13 @@ class RedisJobQueue:
         async def run() -> list[Lease]:
             await self._ensure_group()
             await self._promote(keys=[self._delayed, self._stream], args=[time.time(), 100])
+            # While retries are pending, wake up in time for them: the next one due, or
+            # one scheduled meanwhile by another worker (hence the short ceiling).
+            wait = block
+            upcoming = await self._redis.zrange(self._delayed, 0, 0, withscores=True)
+            if upcoming:
+                due = float(upcoming[0][1]) - time.time()
+                wait = max(0.001, min(block, RETRY_POLL, due))
             reclaimed: Any = await self._redis.xautoclaim(
                 self._stream, GROUP, consumer, self._visibility_ms, "0-0", count=count
             )
@@ -284,7 +292,7 @@ class RedisJobQueue:
                     consumer,
                     {self._stream: ">"},
                     count=count - len(leases),
-                    block=None if leases else max(1, int(block * 1000)),
+                    block=None if leases else max(1, int(wait * 1000)),
                 )
                 for _, entries in fresh or []:
                     leases.extend(_lease(entry) for entry in entries)
