@@ -183,13 +183,14 @@ class ReceiverServer:
         self.sock.close()
 
 
-def start_worker(env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+def start_worker(env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
     """A real ``flowserve worker`` process (with the test registry), settings from ``env``."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("FLOWSERVE_")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.jobs.worker_main"],
-        cwd=ROOT,
-        env={**clean, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.jobs.worker_main"],
+            cwd=ROOT,
+            env={**clean, **env},
+            stdout=out,
+            stderr=out,
+        )

@@ -38,6 +38,7 @@ SUBSCRIPTIONS = "hooks:subs:"  # hash per flow: subscription id -> JSON
 DELIVERY_LOG = "hooks:log:"  # list per subscription, newest first
 
 DELIVERY_LOG_LENGTH = 200
+MAX_CONNECTIONS = 100
 RETRY_POLL = 0.1  # seconds between looks at the retry set while it is not empty
 
 _ACK = """
@@ -462,7 +463,15 @@ class RedisSubscriptionStore:
 @asynccontextmanager
 async def open_redis(url: str) -> AsyncIterator[aioredis.Redis]:
     """A client for ``url``; raises ``Unavailable`` when Redis cannot be reached."""
-    client = aioredis.Redis.from_url(url, socket_timeout=30, health_check_interval=15)
+    # A bounded pool that makes callers wait for a free connection instead of failing.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=10,
+        socket_timeout=30,
+        health_check_interval=15,
+    )
+    client = aioredis.Redis(connection_pool=pool)
     try:
         try:
             await client.ping()
@@ -471,3 +480,4 @@ async def open_redis(url: str) -> AsyncIterator[aioredis.Redis]:
         yield client
     finally:
         await client.aclose()
+        await pool.aclose()
