@@ -190,3 +190,17 @@ async def test_bad_idempotency_key_is_400(job_client: httpx.AsyncClient, key: st
         "/api/v1/webhook/webhook-echo", json={}, headers={"Idempotency-Key": key}
     )
     assert response.status_code == 400
+
+
+async def test_finished_jobs_expire_after_the_result_ttl(job_settings: Settings) -> None:
+    app = create_app(job_settings.replace(job_result_ttl=1), registry=webhook_registry())
+    async for client in _serve_in_lifespan(app):
+        response = await client.post("/api/v1/webhook/webhook-echo", json={"a": 1})
+        location = response.headers["location"]
+        assert (await wait_final(client, location))["status"] == "succeeded"
+        async with asyncio.timeout(5):
+            while (await client.get(location)).status_code == 200:
+                await asyncio.sleep(0.1)
+        gone = await client.get(location)
+        assert gone.status_code == 404
+        assert "expired" in gone.json()["detail"]
