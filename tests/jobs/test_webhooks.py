@@ -199,8 +199,10 @@ async def test_finished_jobs_expire_after_the_result_ttl(job_settings: Settings)
         location = response.headers["location"]
         assert (await wait_final(client, location))["status"] == "succeeded"
         async with asyncio.timeout(5):
-            while (await client.get(location)).status_code == 200:
+            while True:
+                gone = await client.get(location)
+                if gone.status_code != 200:
+                    break
                 await asyncio.sleep(0.1)
-        gone = await client.get(location)
         assert gone.status_code == 404
         assert "expired" in gone.json()["detail"]
