@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,36 @@ from tests.jobs.support import (
     write_flow,
 )
 from tests.jobs.test_event_webhooks import make_secret, subscribe
+from tests.jobs.test_webhooks import wait_final, wait_status
 
 JOBS = 200
 VISIBILITY = 1.5
+
+
+def worker_settings(prefix: str, flows_dir: Path) -> dict[str, str]:
+    return {
+        "FLOWSERVE_REDIS_URL": REDIS_URL,
+        "FLOWSERVE_REDIS_PREFIX": prefix,
+        "FLOWSERVE_FLOWS_DIR": str(flows_dir),
+        "FLOWSERVE_JOB_VISIBILITY_TIMEOUT": str(VISIBILITY),
+        "FLOWSERVE_JOB_CONCURRENCY": "25",
+        "FLOWSERVE_JOB_RETRY_BASE": "0.05",
+        "FLOWSERVE_JOB_RETRY_MAX": "0.2",
+        "FLOWSERVE_WEBHOOK_ALLOWLIST": "127.0.0.1",
+        "FLOWSERVE_LOG_LEVEL": "warning",
+        "FLOWSERVE_LOG_JSON": "false",
+    }
+
+
+def stop(process: subprocess.Popen[bytes]) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    return process.returncode
 
 
 async def statuses(client: httpx.AsyncClient, job_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -58,18 +86,7 @@ async def test_jobs_of_a_killed_worker_all_succeed_exactly_once(
         job_visibility_timeout=VISIBILITY,
         webhook_allowlist="127.0.0.1",
     )
-    worker_env = {
-        "FLOWSERVE_REDIS_URL": REDIS_URL,
-        "FLOWSERVE_REDIS_PREFIX": redis_prefix,
-        "FLOWSERVE_FLOWS_DIR": str(flows_dir),
-        "FLOWSERVE_JOB_VISIBILITY_TIMEOUT": str(VISIBILITY),
-        "FLOWSERVE_JOB_CONCURRENCY": "25",
-        "FLOWSERVE_JOB_RETRY_BASE": "0.05",
-        "FLOWSERVE_JOB_RETRY_MAX": "0.2",
-        "FLOWSERVE_WEBHOOK_ALLOWLIST": "127.0.0.1",
-        "FLOWSERVE_LOG_LEVEL": "warning",
-        "FLOWSERVE_LOG_JSON": "false",
-    }
+    worker_env = worker_settings(redis_prefix, flows_dir)
     log = tmp_path / "workers.log"
     rec = Receiver(secret=make_secret())
     app = create_app(api_settings, registry=webhook_registry())
@@ -125,11 +142,29 @@ async def test_jobs_of_a_killed_worker_all_succeed_exactly_once(
         assert set(messages) == set(job_ids)
         assert {len(ids) for ids in messages.values()} == {1}
     finally:
-        for process in (first, second):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except Exception:
-                    process.kill()
-                    raise
+        stop(first)
+        if second is not None:
+            assert stop(second) == 0, log.read_text()[-3000:]
+
+
+async def test_a_run_in_another_process_is_cancelled_through_redis(
+    settings: Settings, flows_dir: Path, redis_prefix: str, tmp_path: Path
+) -> None:
+    write_flow(flows_dir, "slow.json", slow_flow(120))
+    api_settings = settings.replace(
+        redis_url=REDIS_URL, redis_prefix=redis_prefix, job_worker=False
+    )
+    log = tmp_path / "worker.log"
+    worker = start_worker(worker_settings(redis_prefix, flows_dir), log)
+    try:
+        app = create_app(api_settings, registry=webhook_registry())
+        async for client in _serve_in_lifespan(app):
+            response = await client.post("/api/v1/webhook/slow", json={})
+            location = response.headers["location"]
+            await wait_status(client, location, "running")
+            assert (await client.delete(location)).status_code == 202
+            job = await wait_final(client, location, within=10)
+        assert job["status"] == "cancelled"
+        assert job["attempts"] == 1
+    finally:
+        assert stop(worker) == 0, log.read_text()[-3000:]
