@@ -100,6 +100,10 @@ class Worker:
             await self._drain()
             heartbeat.cancel()
             await asyncio.gather(heartbeat, return_exceptions=True)
+            try:
+                await self.queue.retire(self.consumer)
+            except FlowserveError as exc:
+                log.warning("worker_retire_failed", detail=exc.detail)
             log.info("worker_stopped", consumer=self.consumer)
 
     async def _claim_loop(self) -> None:

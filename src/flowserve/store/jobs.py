@@ -85,6 +85,10 @@ class JobQueue(Protocol):
 
     async def dead_letters(self, limit: int = 100) -> list[Job]: ...
 
+    async def retire(self, consumer: str) -> None:
+        """Forget a stopping worker (and long-idle ones) that hold nothing."""
+        ...
+
     async def ping(self) -> None: ...
 
 

@@ -157,6 +157,9 @@ class MemoryJobQueue:
         jobs = [self._live(job_id) for job_id in reversed(self._dead)]
         return [job for job in jobs if job is not None][:limit]
 
+    async def retire(self, consumer: str) -> None:
+        return None
+
     async def ping(self) -> None:
         return None
 

@@ -39,6 +39,7 @@ DELIVERY_LOG = "hooks:log:"  # list per subscription, newest first
 
 DELIVERY_LOG_LENGTH = 200
 MAX_CONNECTIONS = 100
+IDLE_CONSUMER_MS = 24 * 3600 * 1000  # empty consumers idle this long are dropped
 RETRY_POLL = 0.1  # seconds between looks at the retry set while it is not empty
 
 _ACK = """
@@ -388,6 +389,16 @@ class RedisJobQueue:
             if job is not None:
                 jobs.append(job)
         return jobs
+
+    async def retire(self, consumer: str) -> None:
+        async def run() -> None:
+            for info in await self._redis.xinfo_consumers(self._stream, GROUP):
+                name = _text(info["name"])
+                idle_long = info["idle"] > IDLE_CONSUMER_MS
+                if info["pending"] == 0 and (name == consumer or idle_long):
+                    await self._redis.xgroup_delconsumer(self._stream, GROUP, name)
+
+        await self._call(run)
 
     async def ping(self) -> None:
         await self._call(self._redis.ping)
