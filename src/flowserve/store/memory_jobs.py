@@ -122,7 +122,10 @@ class MemoryJobQueue:
         job = self._live(lease.job_id)
         if job is None or job.status in FINAL:
             return job
-        if retry_in is not None and not job.cancel_requested:
+        if job.cancel_requested:
+            self._finish(job, "cancelled", error=error)
+            return job
+        if retry_in is not None:
             job.status = "queued"
             job.error = error
             self._schedule(job.id, time.time() + retry_in)

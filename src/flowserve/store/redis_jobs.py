@@ -114,7 +114,12 @@ _FAIL = (
     _ACK
     + """
 if not status or final then return 'final' end
-if ARGV[7] ~= '' and redis.call('HGET', KEYS[1], 'cancel') ~= '1' then
+if redis.call('HGET', KEYS[1], 'cancel') == '1' then
+  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[3], 'error', ARGV[6])
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  return 'cancelled'
+end
+if ARGV[7] ~= '' then
   redis.call('HSET', KEYS[1], 'status', 'queued', 'error', ARGV[6])
   redis.call('ZADD', KEYS[3], ARGV[7], ARGV[5])
   return 'retry'
@@ -221,6 +226,7 @@ class RedisJobQueue:
         self._cancelled = client.register_script(_CANCELLED)
         self._cancel = client.register_script(_CANCEL)
         self._group_ready = False
+        self._cursor = "0-0"
 
     def _key(self, job_id: str) -> str:
         return f"{self._prefix}{JOB}{job_id}"
@@ -284,9 +290,12 @@ class RedisJobQueue:
             if upcoming:
                 due = float(upcoming[0][1]) - time.time()
                 wait = max(0.001, min(block, RETRY_POLL, due))
+            # Walk the pending list a page per call, so abandoned entries deep in a long
+            # list (behind live workers' ones) are found too.
             reclaimed: Any = await self._redis.xautoclaim(
-                self._stream, GROUP, consumer, self._visibility_ms, "0-0", count=count
+                self._stream, GROUP, consumer, self._visibility_ms, self._cursor, count=count
             )
+            self._cursor = _text(reclaimed[0])
             leases = [_lease(entry) for entry in reclaimed[1] if entry and entry[1]]
             if len(leases) < count:
                 fresh: Any = await self._redis.xreadgroup(
