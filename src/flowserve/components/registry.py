@@ -15,13 +15,31 @@ from typing import Any
 
 import structlog
 
+from flowserve.components.agent import Agent
 from flowserve.components.io import ChatInput, ChatOutput, TextInput, TextOutput
+from flowserve.components.models import (
+    AnthropicModel,
+    LanguageModelComponent,
+    OllamaModel,
+    OpenAIModel,
+)
 from flowserve.components.prompt import Prompt
 from flowserve.engine.component import Component
 
 ENTRY_POINT_GROUP = "flowserve.components"
 
-BUILTIN: tuple[type[Component], ...] = (ChatInput, ChatOutput, TextInput, TextOutput, Prompt)
+BUILTIN: tuple[type[Component], ...] = (
+    ChatInput,
+    ChatOutput,
+    TextInput,
+    TextOutput,
+    Prompt,
+    LanguageModelComponent,
+    OpenAIModel,
+    AnthropicModel,
+    OllamaModel,
+    Agent,
+)
 
 log = structlog.get_logger(__name__)
 

@@ -1,0 +1,484 @@
+"""Language models: which provider and model a node uses, and one call to it.
+
+Langflow stores the model choice in several shapes (a ModelInput list like
+``[{"name": "gpt-4o-mini", "provider": "OpenAI"}]``, a list of names, one
+name, or the older per-provider components' ``model_name``). ``resolve_model``
+turns all of them, plus the key and base URL fallbacks, into one
+``ModelSettings``; ``generate`` makes a call, streaming tokens to the run's
+event sink when the run streams.
+
+Key fallback: the ``api_key`` field or tweak (a global variable when the field
+is ``load_from_db``), then the provider's variable (``OPENAI_API_KEY``...).
+Base URL: the node's base URL field or tweak, then the provider's variable
+(``OPENAI_BASE_URL``...), then the provider's public endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+import httpx
+
+from flowserve.components.outbound import http_client
+from flowserve.engine.component import Component, Input, NodeContext, Output
+from flowserve.engine.types import Message, TokenUsage, to_text
+from flowserve.errors import Invalid
+from flowserve.providers import (
+    ANTHROPIC_BASE_URL,
+    OPENAI_BASE_URL,
+    AnthropicClient,
+    ChatClient,
+    ChatMessage,
+    ChatRequest,
+    ChatResponse,
+    OpenAIClient,
+    ToolSpec,
+    Usage,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    name: str
+    api: str  # "openai" or "anthropic": which wire protocol
+    base_url: str
+    key_variable: str
+    base_url_variable: str
+    key_required: bool = True
+
+
+PROVIDERS: dict[str, Provider] = {
+    p.name.lower(): p
+    for p in (
+        Provider("OpenAI", "openai", OPENAI_BASE_URL, "OPENAI_API_KEY", "OPENAI_BASE_URL"),
+        Provider(
+            "Anthropic", "anthropic", ANTHROPIC_BASE_URL, "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"
+        ),
+        Provider(
+            "Ollama",
+            "openai",
+            "http://localhost:11434/v1",
+            "OLLAMA_API_KEY",
+            "OLLAMA_BASE_URL",
+            key_required=False,
+        ),
+        Provider(
+            "Groq", "openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY", "GROQ_BASE_URL"
+        ),
+        Provider(
+            "OpenRouter",
+            "openai",
+            "https://openrouter.ai/api/v1",
+            "OPENROUTER_API_KEY",
+            "OPENROUTER_BASE_URL",
+        ),
+    )
+}
+
+# Fields that hold a base URL, per component family (the first set one wins).
+BASE_URL_FIELDS = (
+    "base_url",
+    "openai_api_base",
+    "anthropic_api_url",
+    "ollama_base_url",
+    "api_base",
+)
+
+DEFAULT_TIMEOUT = 120.0
+_N = TypeVar("_N", int, float)
+DEFAULT_RETRIES = 2
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSettings:
+    """A resolved model: also the value of a model component's ``model_output``."""
+
+    provider: Provider
+    model: str
+    api_key: str | None
+    base_url: str
+    temperature: float | None = None
+    max_tokens: int | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_RETRIES
+
+    def client(self, http: httpx.AsyncClient) -> ChatClient:
+        common: dict[str, Any] = {
+            "api_key": self.api_key,
+            "base_url": self.base_url,
+            "provider": self.provider.name,
+            "timeout": self.timeout,
+            "max_retries": self.max_retries,
+        }
+        if self.provider.api == "anthropic":
+            return AnthropicClient(http, **common)
+        return OpenAIClient(http, **common)
+
+    def request(
+        self,
+        messages: list[ChatMessage],
+        tools: tuple[ToolSpec, ...] = (),
+        *,
+        json_mode: bool = False,
+    ) -> ChatRequest:
+        return ChatRequest(
+            model=self.model,
+            messages=tuple(messages),
+            tools=tools,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            json_mode=json_mode,
+        )
+
+
+def parse_model_choice(value: Any) -> tuple[str, str | None]:
+    """``(model name, provider or None)`` from any shape Langflow stores; "" when unset."""
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    if isinstance(value, dict):
+        name = value.get("name") or value.get("model") or value.get("model_name") or ""
+        provider = value.get("provider") or value.get("category")
+        return str(name).strip(), str(provider) if provider else None
+    if isinstance(value, str):
+        return value.strip(), None
+    return "", None
+
+
+def infer_provider(model: str) -> str:
+    return "Anthropic" if model.lower().startswith("claude") else "OpenAI"
+
+
+def secret_param(
+    component: Component, ctx: NodeContext, params: Mapping[str, Any], name: str
+) -> str | None:
+    """A secret field's value; a named global variable that is not set is a 422."""
+    value = params.get(name)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    stored = component.node.fields.get(name)
+    if (
+        stored is not None
+        and stored.load_from_db
+        and isinstance(stored.value, str)
+        and stored.value
+        and value is None
+    ):
+        raise Invalid(
+            f"the global variable '{stored.value}' used by field '{name}' is not "
+            "set: define it in the environment or send an "
+            f"X-LANGFLOW-GLOBAL-VAR-{stored.value} header"
+        )
+    return None
+
+
+def resolve_model(
+    component: Component,
+    ctx: NodeContext,
+    params: Mapping[str, Any],
+    *,
+    provider_name: str | None = None,
+) -> ModelSettings:
+    chosen = params.get("model")
+    if isinstance(chosen, ModelSettings):
+        return chosen  # a model component connected to this node's model input
+    model, provider_from_choice = parse_model_choice(chosen)
+    if not model:
+        model, _ = parse_model_choice(params.get("model_name"))
+    if not model:
+        raise Invalid(
+            "A model selection is required: set the 'model' field, e.g. with the tweak "
+            f'{{"{ctx.node_id}": {{"model": "gpt-4o-mini"}}}}'
+        )
+    name = (
+        provider_name
+        or provider_from_choice
+        or str(params.get("provider") or "")
+        or infer_provider(model)
+    )
+    provider = PROVIDERS.get(name.lower())
+    if provider is None:
+        supported = ", ".join(p.name for p in PROVIDERS.values())
+        raise Invalid(
+            f"model provider '{name}' is not supported (supported: {supported}; "
+            "other OpenAI-compatible servers work as OpenAI with a base URL)"
+        )
+    variables = ctx.run.variables
+    base_url = (
+        _first_text(params, BASE_URL_FIELDS)
+        or variables.get(provider.base_url_variable)
+        or provider.base_url
+    )
+    if provider.name == "Ollama" and not base_url.rstrip("/").endswith("/v1"):
+        base_url = base_url.rstrip("/") + "/v1"
+    api_key = (
+        secret_param(component, ctx, params, "api_key")
+        or variables.get(provider.key_variable)
+        or None
+    )
+    if api_key is None and provider.key_required and base_url == provider.base_url:
+        raise Invalid(
+            f"no API key for {provider.name}: set the 'api_key' field or tweak, or "
+            f"the global variable {provider.key_variable}"
+        )
+    return ModelSettings(
+        provider=provider,
+        model=model,
+        api_key=api_key,
+        base_url=base_url,
+        temperature=_number(params.get("temperature"), float),
+        max_tokens=_number(params.get("max_tokens"), int) or None,
+        timeout=_number(params.get("timeout"), float) or DEFAULT_TIMEOUT,
+        max_retries=_retries(params.get("max_retries")),
+    )
+
+
+def _first_text(params: Mapping[str, Any], names: tuple[str, ...]) -> str:
+    for name in names:
+        value = params.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
+def _number(value: Any, kind: type[_N]) -> _N | None:
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _retries(value: Any) -> int:
+    number = _number(value, int)
+    return DEFAULT_RETRIES if number is None else max(0, min(number, 10))
+
+
+def to_usage(usage: Usage | None) -> TokenUsage | None:
+    if usage is None:
+        return None
+    return TokenUsage(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        total_tokens=usage.total_tokens,
+    )
+
+
+@dataclass(slots=True)
+class Generation:
+    response: ChatResponse
+    # The id of the AI message whose tokens were streamed ("" when nothing streamed).
+    message_id: str
+
+
+async def generate(
+    ctx: NodeContext, settings: ModelSettings, request: ChatRequest, *, stream: bool
+) -> Generation:
+    """One model call. When streaming, text chunks become Langflow ``token`` events of
+    one AI message, announced by an ``add_message`` in state "partial" before the first."""
+    async with http_client(ctx) as http:
+        client = settings.client(http)
+        if not stream:
+            response = await client.complete(request)
+            ctx.run.add_usage(to_usage(response.usage))
+            return Generation(response, "")
+        partial: Message | None = None
+        final: ChatResponse | None = None
+        async for chunk in client.stream(request):
+            if chunk.response is not None:
+                final = chunk.response
+                continue
+            if partial is None:
+                partial = ctx.new_message("", sender="Machine", sender_name="AI", source_field="")
+                partial.state = "partial"
+                ctx.run.sink.emit("add_message", partial)
+            ctx.run.sink.emit("token", {"chunk": chunk.text, "id": partial.id})
+    if final is None:
+        final = ChatResponse(text="")
+    ctx.run.add_usage(to_usage(final.usage))
+    return Generation(final, partial.id if partial is not None else "")
+
+
+def ai_message(ctx: NodeContext, generation: Generation) -> Message:
+    response = generation.response
+    message = ctx.new_message(response.text, sender="Machine", sender_name="AI", source_field="")
+    if generation.message_id:
+        message.id = generation.message_id
+    message.usage = to_usage(response.usage)
+    return message
+
+
+# --- components ------------------------------------------------------------------------
+
+_COMMON_INPUTS = (
+    Input(
+        "input_value",
+        "str",
+        "",
+        "Input",
+        "The input text to send to the model.",
+        input_types=("Message",),
+    ),
+    Input(
+        "system_message",
+        "str",
+        "",
+        "System Message",
+        "A system message that helps set the behavior of the assistant.",
+        input_types=("Message",),
+        multiline=True,
+    ),
+    Input("stream", "bool", False, "Stream", "Whether to stream the response.", advanced=True),
+    Input(
+        "temperature",
+        "float",
+        0.1,
+        "Temperature",
+        "Controls randomness in responses.",
+        advanced=True,
+    ),
+    Input(
+        "max_tokens",
+        "int",
+        0,
+        "Max Tokens",
+        "Maximum number of tokens to generate. 0 means the provider's default.",
+        advanced=True,
+    ),
+    Input("api_key", "secret", "", "API Key", "The model provider's API key.", advanced=True),
+    Input(
+        "base_url",
+        "str",
+        "",
+        "Base URL",
+        "The API base URL; any OpenAI-compatible server works.",
+        advanced=True,
+    ),
+    Input(
+        "timeout",
+        "float",
+        DEFAULT_TIMEOUT,
+        "Timeout",
+        "Seconds before a request fails.",
+        advanced=True,
+    ),
+    Input(
+        "max_retries",
+        "int",
+        DEFAULT_RETRIES,
+        "Max Retries",
+        "Retries on rate limits and server errors.",
+        advanced=True,
+    ),
+)
+_OUTPUTS = (
+    Output("text_output", ("Message",), "Model Response", "text_response"),
+    Output("model_output", ("LanguageModel",), "Language Model", "build_model"),
+)
+
+
+class LanguageModelComponent(Component):
+    type_name = "LanguageModelComponent"
+    display_name = "Language Model"
+    description = "Runs a language model given a specified provider."
+    category = "models_and_agents"
+    icon = "brain-circuit"
+    provider_name: ClassVar[str | None] = None
+    inputs: ClassVar[tuple[Input, ...]] = (
+        Input(
+            "model",
+            "model",
+            "",
+            "Language Model",
+            "Select your model provider",
+            input_types=("LanguageModel",),
+        ),
+        Input(
+            "provider",
+            "str",
+            "",
+            "Model Provider",
+            advanced=True,
+            options=tuple(p.name for p in PROVIDERS.values()),
+        ),
+        Input("model_name", "str", "", "Model Name", advanced=True),
+        Input("ollama_base_url", "str", "", "Ollama API URL", advanced=True),
+        *_COMMON_INPUTS,
+    )
+    outputs = _OUTPUTS
+
+    async def run(self, ctx: NodeContext, params: Mapping[str, Any]) -> dict[str, Any]:
+        settings = resolve_model(self, ctx, params, provider_name=self.provider_name)
+        outputs: dict[str, Any] = {}
+        if "model_output" in ctx.wanted:
+            outputs["model_output"] = settings
+        if "text_output" in ctx.wanted:
+            messages: list[ChatMessage] = []
+            system = to_text(params.get("system_message")).strip()
+            if system:
+                messages.append(ChatMessage(role="system", content=system))
+            messages.append(ChatMessage(role="user", content=to_text(params.get("input_value"))))
+            generation = await generate(
+                ctx, settings, settings.request(messages), stream=ctx.run.streaming
+            )
+            outputs["text_output"] = ai_message(ctx, generation)
+        return outputs
+
+
+class OpenAIModel(LanguageModelComponent):
+    type_name = "OpenAIModel"
+    display_name = "OpenAI"
+    description = "Generates text using OpenAI LLMs."
+    icon = "OpenAI"
+    provider_name = "OpenAI"
+    inputs = (
+        Input("model_name", "str", "gpt-4o-mini", "Model Name"),
+        Input(
+            "openai_api_base",
+            "str",
+            "",
+            "OpenAI API Base",
+            "The base URL of the OpenAI API. Defaults to https://api.openai.com/v1.",
+            advanced=True,
+        ),
+        Input("json_mode", "bool", False, "JSON Mode", advanced=True),
+        Input("seed", "int", 1, "Seed", advanced=True),
+        Input("model_kwargs", "dict", {}, "Model Kwargs", advanced=True),
+        *_COMMON_INPUTS,
+    )
+
+
+class AnthropicModel(LanguageModelComponent):
+    type_name = "AnthropicModel"
+    display_name = "Anthropic"
+    description = "Generate text using Anthropic's Messages API."
+    icon = "Anthropic"
+    provider_name = "Anthropic"
+    inputs = (
+        Input("model_name", "str", "claude-3-5-haiku-latest", "Model Name"),
+        Input(
+            "anthropic_api_url",
+            "str",
+            "",
+            "Anthropic API URL",
+            "Endpoint of the Anthropic API. Defaults to https://api.anthropic.com.",
+            advanced=True,
+        ),
+        Input("tool_model_enabled", "bool", True, "Enable Tool Models", advanced=True),
+        *_COMMON_INPUTS,
+    )
+
+
+class OllamaModel(LanguageModelComponent):
+    type_name = "OllamaModel"
+    display_name = "Ollama"
+    description = "Generate text using Ollama Local LLMs."
+    icon = "Ollama"
+    provider_name = "Ollama"
+    inputs = (
+        Input("model_name", "str", "", "Model Name"),
+        Input("base_url", "str", "", "Base URL", "Endpoint of the Ollama API."),
+        *(i for i in _COMMON_INPUTS if i.name != "base_url"),
+    )
