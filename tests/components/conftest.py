@@ -4,3 +4,4 @@ from tests.fakes.fixtures import (  # noqa: F401 - fixtures are found by name
     fake_anthropic,
     fake_openai,
 )
+from tests.fakes.website import website  # noqa: F401

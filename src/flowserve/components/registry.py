@@ -16,7 +16,9 @@ from typing import Any
 import structlog
 
 from flowserve.components.agent import Agent
+from flowserve.components.http import APIRequest, URLComponent
 from flowserve.components.io import ChatInput, ChatOutput, TextInput, TextOutput
+from flowserve.components.memory import Memory, MemoryBase
 from flowserve.components.models import (
     AnthropicModel,
     LanguageModelComponent,
@@ -24,6 +26,7 @@ from flowserve.components.models import (
     OpenAIModel,
 )
 from flowserve.components.prompt import Prompt
+from flowserve.components.search import UnifiedWebSearch
 from flowserve.engine.component import Component
 
 ENTRY_POINT_GROUP = "flowserve.components"
@@ -39,6 +42,11 @@ BUILTIN: tuple[type[Component], ...] = (
     AnthropicModel,
     OllamaModel,
     Agent,
+    Memory,
+    MemoryBase,
+    URLComponent,
+    APIRequest,
+    UnifiedWebSearch,
 )
 
 log = structlog.get_logger(__name__)
