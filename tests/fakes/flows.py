@@ -116,3 +116,44 @@ async def run_graph(
     )
     result = await execute(graph, ctx, overlay)
     return FlowRun(graph, result, ctx)
+
+
+def node_context(
+    *,
+    variables: Mapping[str, str] | None = None,
+    wanted: set[str] | None = None,
+    store: MessageStore | None = None,
+    session_id: str = "s1",
+    flow_id: str = "flow-1",
+    node_id: str = "Node-1",
+) -> Any:
+    """A NodeContext for calling one component's ``run`` directly."""
+    from flowserve.engine.component import NodeContext
+
+    store = store if store is not None else MessageStore()
+    run = RunContext(
+        flow_id=flow_id,
+        flow_name="test",
+        session_id=session_id,
+        memory=store.session(flow_id, session_id),
+        variables=dict(variables or {}),
+    )
+    return NodeContext(
+        run=run,
+        node_id=node_id,
+        display_name=node_id,
+        sources={},
+        wanted=frozenset(wanted or set()),
+    )
+
+
+def make_node(type_name: str, node_id: str = "Node-1", **fields: Any) -> Any:
+    """A flow Node of ``type_name`` whose template holds ``fields``."""
+    from flowserve.flowfile.model import Field, Node
+
+    return Node(
+        id=node_id,
+        type=type_name,
+        display_name=type_name,
+        fields={name: Field(name=name, type="str", value=value) for name, value in fields.items()},
+    )
