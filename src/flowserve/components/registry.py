@@ -16,8 +16,17 @@ from typing import Any
 import structlog
 
 from flowserve.components.agent import Agent
+from flowserve.components.data import (
+    LegacyParser,
+    ParserComponent,
+    SplitText,
+    StructuredOutput,
+    TypeConverterComponent,
+    Webhook,
+)
 from flowserve.components.http import APIRequest, URLComponent
 from flowserve.components.io import ChatInput, ChatOutput, TextInput, TextOutput
+from flowserve.components.logic import CalculatorComponent, ConditionalRouter
 from flowserve.components.memory import Memory, MemoryBase
 from flowserve.components.models import (
     AnthropicModel,
@@ -47,6 +56,14 @@ BUILTIN: tuple[type[Component], ...] = (
     URLComponent,
     APIRequest,
     UnifiedWebSearch,
+    ParserComponent,
+    LegacyParser,
+    TypeConverterComponent,
+    SplitText,
+    StructuredOutput,
+    Webhook,
+    ConditionalRouter,
+    CalculatorComponent,
 )
 
 log = structlog.get_logger(__name__)
