@@ -75,10 +75,12 @@ class FakeOpenAI:
             self.require_key is not None
             and request.headers.get("authorization") != f"Bearer {self.require_key}"
         ):
+            given = request.headers.get("authorization", "").removeprefix("Bearer ")
             return JSONResponse(
                 {
                     "error": {
-                        "message": "Incorrect API key provided",
+                        # real providers quote (part of) the key back: the client must redact it
+                        "message": f"Incorrect API key provided: {given}",
                         "type": "invalid_request_error",
                     }
                 },
