@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from flowserve.components.models import AnthropicModel, OpenAIModel
 from flowserve.errors import Invalid, UpstreamError
 from tests.fakes.anthropic_server import FakeAnthropic
-from tests.fakes.flows import RecordingSink, load_graph, run_graph
+from tests.fakes.flows import RecordingSink, load_graph, make_node, node_context, run_graph
 from tests.fakes.openai_server import FakeOpenAI
 
 LM = "LanguageModelComponent-FLeYF"
@@ -152,3 +153,65 @@ async def test_anthropic_streaming(fake_anthropic: FakeAnthropic) -> None:
     assert run.output_text() == "Echo: one two three"
     assert run.ctx.usage is not None
     assert run.ctx.usage.input_tokens > 0
+
+
+async def test_env_key_is_not_sent_to_a_tweaked_base_url(fake_openai: FakeOpenAI) -> None:
+    graph = load_graph("basic-prompting.json")
+    run = await run_graph(
+        graph,
+        input_value="hi",
+        tweaks={LM: {"model": "gpt-4o-mini", "base_url": fake_openai.base_url}},
+        variables={"OPENAI_API_KEY": "sk-server-secret"},
+    )
+    assert run.output_text() == "Echo: hi"  # keyless OpenAI-compatible servers still work
+    assert "authorization" not in fake_openai.headers[0]
+
+
+async def test_ollama_model_needs_no_key(fake_openai: FakeOpenAI) -> None:
+    graph = load_graph("basic-prompting.json")
+    root = fake_openai.base_url.removesuffix("/v1")
+    run = await run_graph(
+        graph,
+        input_value="local",
+        tweaks={
+            LM: {"model": [{"name": "llama3.2", "provider": "Ollama"}], "ollama_base_url": root}
+        },
+    )
+    assert run.output_text() == "Echo: local"
+    assert fake_openai.requests[0]["model"] == "llama3.2"
+
+
+async def test_legacy_openai_component_fields(fake_openai: FakeOpenAI) -> None:
+    component = OpenAIModel(make_node("OpenAIModel"))
+    ctx = node_context(wanted={"text_output"})
+    out = await component.run(
+        ctx,
+        {
+            "model_name": "gpt-4o",
+            "openai_api_base": fake_openai.base_url,
+            "api_key": "sk-field",
+            "input_value": "old style",
+            "system_message": "terse",
+            "max_tokens": 7,
+        },
+    )
+    assert out["text_output"].text == "Echo: old style"
+    assert fake_openai.requests[0]["max_tokens"] == 7
+    assert fake_openai.headers[0]["authorization"] == "Bearer sk-field"
+
+
+async def test_legacy_anthropic_component_fields(fake_anthropic: FakeAnthropic) -> None:
+    component = AnthropicModel(make_node("AnthropicModel"))
+    ctx = node_context(wanted={"text_output", "model_output"})
+    out = await component.run(
+        ctx,
+        {
+            "model_name": "claude-3-5-haiku-latest",
+            "anthropic_api_url": fake_anthropic.base_url,
+            "api_key": "ant",
+            "input_value": "hey",
+        },
+    )
+    assert out["text_output"].text == "Echo: hey"
+    assert out["model_output"].provider.name == "Anthropic"
+    assert fake_anthropic.requests[0]["model"] == "claude-3-5-haiku-latest"

@@ -8,7 +8,8 @@ turns all of them, plus the key and base URL fallbacks, into one
 event sink when the run streams.
 
 Key fallback: the ``api_key`` field or tweak (a global variable when the field
-is ``load_from_db``), then the provider's variable (``OPENAI_API_KEY``...).
+is ``load_from_db``), then the provider's variable (``OPENAI_API_KEY``...) --
+the latter only when the request goes to the provider's configured endpoint.
 Base URL: the node's base URL field or tweak, then the provider's variable
 (``OPENAI_BASE_URL``...), then the provider's public endpoint.
 """
@@ -205,19 +206,17 @@ def resolve_model(
             "other OpenAI-compatible servers work as OpenAI with a base URL)"
         )
     variables = ctx.run.variables
-    base_url = (
-        _first_text(params, BASE_URL_FIELDS)
-        or variables.get(provider.base_url_variable)
-        or provider.base_url
-    )
+    configured_base = variables.get(provider.base_url_variable) or provider.base_url
+    base_url = _first_text(params, BASE_URL_FIELDS) or configured_base
     if provider.name == "Ollama" and not base_url.rstrip("/").endswith("/v1"):
         base_url = base_url.rstrip("/") + "/v1"
-    api_key = (
-        secret_param(component, ctx, params, "api_key")
-        or variables.get(provider.key_variable)
-        or None
-    )
-    if api_key is None and provider.key_required and base_url == provider.base_url:
+    api_key = secret_param(component, ctx, params, "api_key")
+    # The provider's key variable is sent only to the provider's configured endpoint:
+    # a base URL chosen by the flow or a tweak must come with its own key, or a
+    # caller could point the model at their own server and collect the key.
+    if api_key is None and _same_endpoint(base_url, configured_base):
+        api_key = variables.get(provider.key_variable) or None
+    if api_key is None and provider.key_required and _same_endpoint(base_url, provider.base_url):
         raise Invalid(
             f"no API key for {provider.name}: set the 'api_key' field or tweak, or "
             f"the global variable {provider.key_variable}"
@@ -232,6 +231,10 @@ def resolve_model(
         timeout=_number(params.get("timeout"), float) or DEFAULT_TIMEOUT,
         max_retries=_retries(params.get("max_retries")),
     )
+
+
+def _same_endpoint(a: str, b: str) -> bool:
+    return a.rstrip("/") == b.rstrip("/")
 
 
 def _first_text(params: Mapping[str, Any], names: tuple[str, ...]) -> str:
