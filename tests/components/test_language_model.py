@@ -215,3 +215,47 @@ async def test_legacy_anthropic_component_fields(fake_anthropic: FakeAnthropic) 
     assert out["text_output"].text == "Echo: hey"
     assert out["model_output"].provider.name == "Anthropic"
     assert fake_anthropic.requests[0]["model"] == "claude-3-5-haiku-latest"
+
+
+async def test_env_key_is_not_sent_to_a_base_url_from_request_headers(
+    fake_openai: FakeOpenAI,
+) -> None:
+    graph = load_graph("basic-prompting.json")
+    environment = {"OPENAI_API_KEY": "sk-server-secret"}
+    # the runner's variables: the environment overlaid with X-LANGFLOW-GLOBAL-VAR-* headers
+    variables = {**environment, "OPENAI_BASE_URL": fake_openai.base_url}
+    await run_graph(
+        graph,
+        input_value="hi",
+        tweaks={LM: {"model": "gpt-4o-mini"}},
+        variables=variables,
+        services={"environment": environment},
+    )
+    assert "authorization" not in fake_openai.headers[0]
+
+
+async def test_env_key_goes_to_the_operators_base_url(fake_openai: FakeOpenAI) -> None:
+    graph = load_graph("basic-prompting.json")
+    environment = {"OPENAI_API_KEY": "sk-server", "OPENAI_BASE_URL": fake_openai.base_url}
+    await run_graph(
+        graph,
+        input_value="hi",
+        tweaks={LM: {"model": "gpt-4o-mini"}},
+        variables=dict(environment),
+        services={"environment": environment},
+    )
+    assert fake_openai.headers[0]["authorization"] == "Bearer sk-server"
+
+
+async def test_callers_own_header_key_may_go_to_their_base_url(fake_openai: FakeOpenAI) -> None:
+    graph = load_graph("basic-prompting.json")
+    environment = {"OPENAI_API_KEY": "sk-server"}
+    variables = {"OPENAI_API_KEY": "sk-caller", "OPENAI_BASE_URL": fake_openai.base_url}
+    await run_graph(
+        graph,
+        input_value="hi",
+        tweaks={LM: {"model": "gpt-4o-mini"}},
+        variables=variables,
+        services={"environment": environment},
+    )
+    assert fake_openai.headers[0]["authorization"] == "Bearer sk-caller"

@@ -6,7 +6,8 @@ import httpx
 import pytest
 
 from flowserve.components.outbound import (
-    ALLOWLIST_VARIABLE,
+    ALLOWLIST_SETTING,
+    Allowlist,
     BlockedURL,
     check_url,
     guarded_request,
@@ -34,18 +35,20 @@ from tests.fakes.server import ThreadedServer
     ],
 )
 async def test_private_targets_are_refused(url: str) -> None:
-    with pytest.raises(BlockedURL, match=ALLOWLIST_VARIABLE):
-        await check_url(url, {})
+    with pytest.raises(BlockedURL, match=ALLOWLIST_SETTING):
+        await check_url(url, Allowlist.parse(None))
 
 
 async def test_public_address_is_allowed() -> None:
-    await check_url("http://93.184.215.14/", {})  # resolution-free: an IP literal
+    await check_url(
+        "http://93.184.215.14/", Allowlist.parse(None)
+    )  # resolution-free: an IP literal
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/", "gopher://x/"])
 async def test_other_schemes_are_refused(url: str) -> None:
     with pytest.raises(Invalid, match="only http and https"):
-        await check_url(url, {})
+        await check_url(url, Allowlist.parse(None))
 
 
 @pytest.mark.parametrize(
@@ -59,22 +62,20 @@ async def test_other_schemes_are_refused(url: str) -> None:
     ],
 )
 async def test_allowlist_permits_listed_targets(allow: str, url: str) -> None:
-    await check_url(url, {ALLOWLIST_VARIABLE: allow})
+    await check_url(url, Allowlist.parse(allow))
 
 
 async def test_allowlist_does_not_permit_other_private_targets() -> None:
     with pytest.raises(BlockedURL):
-        await check_url("http://169.254.169.254/", {ALLOWLIST_VARIABLE: "127.0.0.1,10.0.0.0/8"})
+        await check_url("http://169.254.169.254/", Allowlist.parse("127.0.0.1,10.0.0.0/8"))
 
 
 async def test_redirect_to_a_private_target_is_refused(website: ThreadedServer) -> None:
-    allow = {ALLOWLIST_VARIABLE: "127.0.0.1"}
+    allow = Allowlist.parse("127.0.0.1")
     async with httpx.AsyncClient() as client:
         with pytest.raises(BlockedURL, match=r"169\.254\.169\.254"):
-            await guarded_request(client, "GET", f"{website.url}/to-metadata", variables=allow)
-        response, body = await guarded_request(
-            client, "GET", f"{website.url}/to-page", variables=allow
-        )
+            await guarded_request(client, "GET", f"{website.url}/to-metadata", allow=allow)
+        response, body = await guarded_request(client, "GET", f"{website.url}/to-page", allow=allow)
     assert response.status_code == 200
     assert b"secret number is 4217" in body
 
@@ -86,6 +87,6 @@ async def test_oversized_response_is_refused(website: ThreadedServer) -> None:
                 client,
                 "GET",
                 f"{website.url}/big",
-                variables={ALLOWLIST_VARIABLE: "127.0.0.1"},
+                allow=Allowlist.parse("127.0.0.1"),
                 max_bytes=1024,
             )

@@ -13,13 +13,13 @@ from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.server import ThreadedServer
 
 AGENT = "Agent-EXpSZ"
+ALLOW = {"outbound_allowlist": "127.0.0.1"}
 
 
 def _variables(fake: FakeOpenAI) -> dict[str, str]:
     return {
         "OPENAI_API_KEY": "sk",
         "OPENAI_BASE_URL": fake.base_url,
-        "FLOWSERVE_OUTBOUND_ALLOWLIST": "127.0.0.1",
     }
 
 
@@ -33,6 +33,7 @@ async def test_agent_calls_url_tool_and_uses_its_result(
         input_value=f"What is the secret number?\nTOOL fetch_content {args}",
         tweaks={AGENT: {"model": "gpt-4o-mini"}},
         variables=_variables(fake_openai),
+        services=ALLOW,
     )
     first, second = fake_openai.requests
     offered = {t["function"]["name"]: t["function"] for t in first["tools"]}
@@ -80,6 +81,7 @@ async def test_agent_uses_builtin_calculator(fake_openai: FakeOpenAI) -> None:
         input_value='TOOL evaluate_expression {"expression": "6*7+0.5"}',
         tweaks={AGENT: {"model": "gpt-4o-mini"}},
         variables=_variables(fake_openai),
+        services=ALLOW,
     )
     assert run.output_text() == "Tool evaluate_expression said: 42.5"
 
@@ -97,6 +99,7 @@ async def test_builtin_tools_can_be_disabled(fake_openai: FakeOpenAI) -> None:
             }
         },
         variables=_variables(fake_openai),
+        services=ALLOW,
     )
     names = {t["function"]["name"] for t in fake_openai.requests[0]["tools"]}
     assert names == {"fetch_content", "perform_search"}
@@ -109,6 +112,7 @@ async def test_unknown_tool_call_goes_back_to_the_model(fake_openai: FakeOpenAI)
         input_value="TOOL rm_rf {}",
         tweaks={AGENT: {"model": "gpt-4o-mini"}},
         variables=_variables(fake_openai),
+        services=ALLOW,
     )
     assert run.output_text() == "Tool rm_rf said: Error: there is no tool named 'rm_rf'"
 
@@ -126,6 +130,7 @@ async def test_streaming_agent_streams_the_final_answer(
         sink=sink,
         tweaks={AGENT: {"model": "gpt-4o-mini"}},
         variables=_variables(fake_openai),
+        services=ALLOW,
     )
     assert all(r["stream"] for r in fake_openai.requests)
     streamed = "".join(t["chunk"] for t in sink.named("token"))
@@ -145,8 +150,8 @@ async def test_agent_over_anthropic_with_tools(
         variables={
             "ANTHROPIC_API_KEY": "k",
             "ANTHROPIC_BASE_URL": fake_anthropic.base_url,
-            "FLOWSERVE_OUTBOUND_ALLOWLIST": "127.0.0.1",
         },
+        services=ALLOW,
     )
     assert "4217" in run.output_text()
     second = fake_anthropic.requests[1]
@@ -167,4 +172,5 @@ async def test_max_iterations_bounds_the_loop(fake_openai: FakeOpenAI) -> None:
             input_value='TOOL evaluate_expression {"expression": "1"}',
             tweaks={AGENT: {"model": "gpt-4o-mini", "max_iterations": 1}},
             variables=_variables(fake_openai),
+            services=ALLOW,
         )

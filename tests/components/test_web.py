@@ -14,7 +14,7 @@ from flowserve.errors import UpstreamError
 from tests.fakes.flows import make_node, node_context
 from tests.fakes.server import ThreadedServer
 
-ALLOW = {"FLOWSERVE_OUTBOUND_ALLOWLIST": "127.0.0.1"}
+ALLOW = {"outbound_allowlist": "127.0.0.1"}
 
 
 def _url_params(**overrides: Any) -> dict[str, Any]:
@@ -32,7 +32,7 @@ def _url_params(**overrides: Any) -> dict[str, Any]:
 
 async def test_url_component_extracts_page_text(website: ThreadedServer) -> None:
     component = URLComponent(make_node("URLComponent"))
-    ctx = node_context(variables=ALLOW, wanted={"page_results", "raw_results"})
+    ctx = node_context(services=ALLOW, wanted={"page_results", "raw_results"})
     out = await component.run(ctx, _url_params(urls=[f"{website.url}/page"]))
     [page] = out["page_results"]
     assert page.data["title"] == "Flowserve facts"
@@ -44,7 +44,7 @@ async def test_url_component_extracts_page_text(website: ThreadedServer) -> None
 
 async def test_url_component_follows_links_to_depth(website: ThreadedServer) -> None:
     component = URLComponent(make_node("URLComponent"))
-    ctx = node_context(variables=ALLOW, wanted={"page_results"})
+    ctx = node_context(services=ALLOW, wanted={"page_results"})
     out = await component.run(ctx, _url_params(urls=[f"{website.url}/page"], max_depth=2))
     texts = [p.data["text"] for p in out["page_results"]]
     assert len(texts) == 2
@@ -62,7 +62,7 @@ async def test_url_component_without_allowlist_is_refused(website: ThreadedServe
 
 async def test_api_request_posts_json_with_headers_and_query(website: ThreadedServer) -> None:
     component = APIRequest(make_node("APIRequest"))
-    ctx = node_context(variables=ALLOW, wanted={"data"})
+    ctx = node_context(services=ALLOW, wanted={"data"})
     out = await component.run(
         ctx,
         {
@@ -88,24 +88,24 @@ async def test_api_request_posts_json_with_headers_and_query(website: ThreadedSe
 
 async def test_api_request_to_metadata_address_is_refused() -> None:
     component = APIRequest(make_node("APIRequest"))
-    ctx = node_context(variables=ALLOW, wanted={"data"})
+    ctx = node_context(services=ALLOW, wanted={"data"})
     with pytest.raises(BlockedURL):
         await component.run(
             ctx, {"url_input": "http://169.254.169.254/latest/meta-data/", "method": "GET"}
         )
 
 
-def _search_variables(website: ThreadedServer) -> dict[str, str]:
+def _search_services(website: ThreadedServer) -> dict[str, str]:
     return {
         **ALLOW,
-        "FLOWSERVE_WEB_SEARCH_URL": f"{website.url}/search",
-        "FLOWSERVE_NEWS_SEARCH_URL": f"{website.url}/news",
+        "web_search_url": f"{website.url}/search",
+        "news_search_url": f"{website.url}/news",
     }
 
 
 async def test_web_search_parses_results_and_fetches_content(website: ThreadedServer) -> None:
     component = UnifiedWebSearch(make_node("UnifiedWebSearch"))
-    ctx = node_context(variables=_search_variables(website), wanted={"results"})
+    ctx = node_context(services=_search_services(website), wanted={"results"})
     out = await component.run(
         ctx,
         {
@@ -126,7 +126,7 @@ async def test_web_search_parses_results_and_fetches_content(website: ThreadedSe
 
 async def test_news_search_reads_the_rss_results(website: ThreadedServer) -> None:
     component = UnifiedWebSearch(make_node("UnifiedWebSearch"))
-    ctx = node_context(variables=_search_variables(website), wanted={"results"})
+    ctx = node_context(services=_search_services(website), wanted={"results"})
     out = await component.run(
         ctx, {"search_mode": "News", "query": "llm", "max_results": 2, "hl": "fr-FR", "timeout": 5}
     )
@@ -138,7 +138,7 @@ async def test_news_search_reads_the_rss_results(website: ThreadedServer) -> Non
 
 async def test_rss_mode_reads_atom_feeds(website: ThreadedServer) -> None:
     component = UnifiedWebSearch(make_node("UnifiedWebSearch"))
-    ctx = node_context(variables=ALLOW, wanted={"results"})
+    ctx = node_context(services=ALLOW, wanted={"results"})
     out = await component.run(ctx, {"search_mode": "RSS", "query": f"{website.url}/feed.atom"})
     [row] = [r.data for r in out["results"]]
     assert row == {
@@ -151,7 +151,7 @@ async def test_rss_mode_reads_atom_feeds(website: ThreadedServer) -> None:
 
 async def test_feeds_with_entity_declarations_are_refused(website: ThreadedServer) -> None:
     component = UnifiedWebSearch(make_node("UnifiedWebSearch"))
-    ctx = node_context(variables=ALLOW, wanted={"results"})
+    ctx = node_context(services=ALLOW, wanted={"results"})
     with pytest.raises(UpstreamError, match="DTD"):
         await component.run(ctx, {"search_mode": "RSS", "query": f"{website.url}/evil.rss"})
 
@@ -160,7 +160,7 @@ async def test_search_tool_arguments_cannot_override_other_fields(
     website: ThreadedServer,
 ) -> None:
     component = UnifiedWebSearch(make_node("UnifiedWebSearch"))
-    ctx = node_context(variables=_search_variables(website), wanted={"component_as_tool"})
+    ctx = node_context(services=_search_services(website), wanted={"component_as_tool"})
     params = {"search_mode": "News", "query": "", "max_results": 1, "timeout": 5}
     [tool] = (await component.run(ctx, params))["component_as_tool"]
     assert tool.name == "perform_search"
@@ -168,3 +168,16 @@ async def test_search_tool_arguments_cannot_override_other_fields(
     text = await tool.invoke({"query": "agents", "max_results": 50})
     assert "News 1: agents" in text
     assert "News 2" not in text
+
+
+async def test_request_variables_cannot_widen_the_guard(website: ThreadedServer) -> None:
+    # global variables include X-LANGFLOW-GLOBAL-VAR-* request headers: never trusted here
+    component = URLComponent(make_node("URLComponent"))
+    ctx = node_context(
+        variables={"FLOWSERVE_OUTBOUND_ALLOWLIST": "127.0.0.1", "outbound_allowlist": "127.0.0.1"},
+        wanted={"page_results"},
+    )
+    with pytest.raises(BlockedURL):
+        await component.run(
+            ctx, _url_params(urls=[f"{website.url}/page"], continue_on_failure=False)
+        )

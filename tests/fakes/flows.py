@@ -98,6 +98,7 @@ async def run_graph(
     streaming: bool = False,
     sink: RecordingSink | None = None,
     http: httpx.AsyncClient | None = None,
+    services: Mapping[str, Any] | None = None,
 ) -> FlowRun:
     overlay = build_overlay(graph, tweaks)
     for node_id in graph.input_nodes:
@@ -110,7 +111,7 @@ async def run_graph(
         session_id=session,
         memory=store.session(graph.id, session),
         variables=dict(variables or {}),
-        services={"http": http} if http is not None else {},
+        services={**({"http": http} if http is not None else {}), **(services or {})},
         streaming=streaming,
         **({"sink": sink} if sink is not None else {}),
     )
@@ -126,6 +127,7 @@ def node_context(
     session_id: str = "s1",
     flow_id: str = "flow-1",
     node_id: str = "Node-1",
+    services: Mapping[str, Any] | None = None,
 ) -> Any:
     """A NodeContext for calling one component's ``run`` directly."""
     from flowserve.engine.component import NodeContext
@@ -137,6 +139,7 @@ def node_context(
         session_id=session_id,
         memory=store.session(flow_id, session_id),
         variables=dict(variables or {}),
+        services=dict(services or {}),
     )
     return NodeContext(
         run=run,

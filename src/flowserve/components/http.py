@@ -16,7 +16,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 import httpx
 import msgspec
 
-from flowserve.components.outbound import guarded_request, http_client
+from flowserve.components.outbound import Allowlist, guarded_request, http_client
 from flowserve.components.tools import COMPONENT_AS_TOOL, ToolComponent
 from flowserve.engine.component import Input, NodeContext, Output
 from flowserve.engine.types import Data, Message
@@ -225,7 +225,7 @@ class URLComponent(ToolComponent):
                 client,
                 "GET",
                 url,
-                variables=ctx.run.variables,
+                allow=Allowlist.of(ctx),
                 headers=table_pairs(params.get("headers")),
                 time_limit=float(params.get("timeout") or 30),
                 follow_redirects=bool(params.get("follow_redirects", True)),
@@ -309,7 +309,7 @@ class APIRequest(ToolComponent):
                 client,
                 method,
                 url,
-                variables=ctx.run.variables,
+                allow=Allowlist.of(ctx),
                 headers=headers,
                 content=content,
                 params=table_pairs(params.get("query_params")) or None,

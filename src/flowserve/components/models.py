@@ -205,17 +205,7 @@ def resolve_model(
             f"model provider '{name}' is not supported (supported: {supported}; "
             "other OpenAI-compatible servers work as OpenAI with a base URL)"
         )
-    variables = ctx.run.variables
-    configured_base = variables.get(provider.base_url_variable) or provider.base_url
-    base_url = _first_text(params, BASE_URL_FIELDS) or configured_base
-    if provider.name == "Ollama" and not base_url.rstrip("/").endswith("/v1"):
-        base_url = base_url.rstrip("/") + "/v1"
-    api_key = secret_param(component, ctx, params, "api_key")
-    # The provider's key variable is sent only to the provider's configured endpoint:
-    # a base URL chosen by the flow or a tweak must come with its own key, or a
-    # caller could point the model at their own server and collect the key.
-    if api_key is None and _same_endpoint(base_url, configured_base):
-        api_key = variables.get(provider.key_variable) or None
+    base_url, api_key = _endpoint_and_key(component, ctx, params, provider)
     if api_key is None and provider.key_required and _same_endpoint(base_url, provider.base_url):
         raise Invalid(
             f"no API key for {provider.name}: set the 'api_key' field or tweak, or "
@@ -231,6 +221,61 @@ def resolve_model(
         timeout=_number(params.get("timeout"), float) or DEFAULT_TIMEOUT,
         max_retries=_retries(params.get("max_retries")),
     )
+
+
+# Operator-only variables (the process environment, without request headers), when
+# the runner provides them; otherwise the run's variables are all trusted alike.
+ENVIRONMENT_SERVICE = "environment"
+
+
+def _endpoint_and_key(
+    component: Component, ctx: NodeContext, params: Mapping[str, Any], provider: Provider
+) -> tuple[str, str | None]:
+    """The base URL and key of a call. A secret of the server (a key from its
+    environment) goes only to an endpoint the request did not choose: the
+    provider's configured one, or a base URL stored in the flow. Otherwise a caller
+    could tweak the base URL to their own server and collect the key."""
+    variables = ctx.run.variables
+    environment = ctx.run.services.get(ENVIRONMENT_SERVICE)
+    operator: Mapping[str, str] = environment if isinstance(environment, Mapping) else variables
+    configured = variables.get(provider.base_url_variable) or provider.base_url
+    base_url = _first_text(params, BASE_URL_FIELDS) or configured
+    request_chosen = _tweaked(component, params, BASE_URL_FIELDS) or (
+        base_url == configured
+        and variables.get(provider.base_url_variable) != operator.get(provider.base_url_variable)
+    )
+    if provider.name == "Ollama" and not base_url.rstrip("/").endswith("/v1"):
+        base_url = base_url.rstrip("/") + "/v1"
+    api_key = secret_param(component, ctx, params, "api_key")
+    if api_key is None:
+        api_key = variables.get(provider.key_variable) or None
+    if (
+        api_key is not None
+        and request_chosen
+        and api_key in _server_secrets(component, operator, provider)
+    ):
+        api_key = None
+    return base_url, api_key
+
+
+def _tweaked(component: Component, params: Mapping[str, Any], names: tuple[str, ...]) -> bool:
+    """Whether a run set one of ``names`` to something other than the flow file's value."""
+    for name in names:
+        value = params.get(name)
+        stored = component.node.fields.get(name)
+        if isinstance(value, str) and value.strip() and (stored is None or stored.value != value):
+            return True
+    return False
+
+
+def _server_secrets(
+    component: Component, operator: Mapping[str, str], provider: Provider
+) -> set[str]:
+    secrets = {operator.get(provider.key_variable) or ""}
+    stored = component.node.fields.get("api_key")
+    if stored is not None and stored.load_from_db and isinstance(stored.value, str):
+        secrets.add(operator.get(stored.value) or "")
+    return secrets - {""}
 
 
 def _same_endpoint(a: str, b: str) -> bool:

@@ -4,10 +4,13 @@ Components that fetch URLs chosen by a flow or a caller (URL, API Request, Web
 Search) must not become a way into the private network. ``check_url`` refuses
 loopback, private, link-local (cloud metadata), shared, multicast, reserved and
 unspecified targets, including DNS names that resolve to any of them, unless
-the ``FLOWSERVE_OUTBOUND_ALLOWLIST`` global variable permits the host:
-a comma-separated list of host names, IP addresses or CIDR networks
-(``localhost,127.0.0.1,10.0.0.0/8``). Redirects are followed by hand so each
-hop is checked again.
+the operator's allowlist permits the host: a comma-separated list of host
+names, IP addresses or CIDR networks (``localhost,127.0.0.1,10.0.0.0/8``),
+set with ``FLOWSERVE_OUTBOUND_ALLOWLIST`` and handed to components by the
+runner as ``services["outbound_allowlist"]``. It is deliberately not read from
+the run's global variables: those include request headers, and a caller must
+not be able to widen the guard. Redirects are followed by hand so each hop is
+checked again.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -25,7 +28,8 @@ import httpx
 from flowserve.engine.component import NodeContext
 from flowserve.errors import Forbidden, Invalid, UpstreamError
 
-ALLOWLIST_VARIABLE = "FLOWSERVE_OUTBOUND_ALLOWLIST"
+ALLOWLIST_SETTING = "FLOWSERVE_OUTBOUND_ALLOWLIST"
+ALLOWLIST_SERVICE = "outbound_allowlist"
 MAX_REDIRECTS = 5
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 
@@ -56,10 +60,11 @@ class Allowlist:
     networks: tuple[IPNetwork, ...]
 
     @classmethod
-    def from_variables(cls, variables: Mapping[str, str]) -> Allowlist:
+    def parse(cls, spec: str | Iterable[str] | None) -> Allowlist:
+        items = spec.split(",") if isinstance(spec, str) else list(spec or ())
         hosts: set[str] = set()
         networks: list[IPNetwork] = []
-        for item in (variables.get(ALLOWLIST_VARIABLE) or "").split(","):
+        for item in items:
             entry = item.strip().lower()
             if not entry:
                 continue
@@ -68,6 +73,16 @@ class Allowlist:
             except ValueError:
                 hosts.add(entry)
         return cls(frozenset(hosts), tuple(networks))
+
+    @classmethod
+    def of(cls, ctx: NodeContext) -> Allowlist:
+        """The operator's allowlist for this run (empty when none is configured)."""
+        configured = ctx.run.services.get(ALLOWLIST_SERVICE)
+        if isinstance(configured, Allowlist):
+            return configured
+        if isinstance(configured, Iterable):  # a comma-separated str, or entries
+            return cls.parse(configured)
+        return cls.parse(None)
 
     def permits_host(self, host: str) -> bool:
         return host.lower() in self.hosts
@@ -99,7 +114,7 @@ async def _resolve(host: str, port: int) -> list[IPAddress]:
     return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
-async def check_url(url: str, variables: Mapping[str, str]) -> None:
+async def check_url(url: str, allow: Allowlist) -> None:
     """Raise ``BlockedURL`` unless ``url`` is http(s) to a public or allowlisted host."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
@@ -107,7 +122,6 @@ async def check_url(url: str, variables: Mapping[str, str]) -> None:
     host = (parts.hostname or "").lower()
     if not host:
         raise Invalid(f"the URL '{url}' has no host")
-    allow = Allowlist.from_variables(variables)
     if allow.permits_host(host):
         return
     try:
@@ -119,7 +133,7 @@ async def check_url(url: str, variables: Mapping[str, str]) -> None:
         if not is_public(address) and not allow.permits_address(address):
             raise BlockedURL(
                 f"refusing to fetch '{url}': {host} is a private, loopback or link-local "
-                f"address ({address}); allow it with the {ALLOWLIST_VARIABLE} variable"
+                f"address ({address}); an operator can allow it with {ALLOWLIST_SETTING}"
             )
 
 
@@ -128,7 +142,7 @@ async def guarded_request(
     method: str,
     url: str,
     *,
-    variables: Mapping[str, str],
+    allow: Allowlist,
     headers: Mapping[str, str] | None = None,
     content: bytes | None = None,
     params: Mapping[str, str] | None = None,
@@ -138,7 +152,7 @@ async def guarded_request(
 ) -> tuple[httpx.Response, bytes]:
     """Send a request with every hop checked by the guard; read at most ``max_bytes``."""
     for _ in range(MAX_REDIRECTS + 1):
-        await check_url(url, variables)
+        await check_url(url, allow)
         request = client.build_request(
             method, url, headers=headers, content=content, params=params, timeout=time_limit
         )

@@ -1,10 +1,11 @@
 """UnifiedWebSearch: Web (a DuckDuckGo-style HTML results page), News (a news RSS
 search) and RSS (any RSS or Atom feed), through the SSRF guard.
 
-Endpoints come from global variables so a deployment (or a test) can point
-them elsewhere: ``FLOWSERVE_WEB_SEARCH_URL`` (default DuckDuckGo's HTML
-endpoint, queried with ``q``) and ``FLOWSERVE_NEWS_SEARCH_URL`` (default
-Google News' RSS search, queried with ``q``, ``hl``, ``gl``, ``ceid``).
+Endpoints are operator configuration, handed over by the runner as
+``services["web_search_url"]`` (default DuckDuckGo's HTML endpoint, queried
+with ``q``) and ``services["news_search_url"]`` (default Google News' RSS
+search, queried with ``q``, ``hl``, ``gl``, ``ceid``), so a deployment or a
+test can point them elsewhere; a caller cannot.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx
 
 from flowserve.components.http import html_to_text
-from flowserve.components.outbound import guarded_request, http_client
+from flowserve.components.outbound import Allowlist, guarded_request, http_client
 from flowserve.components.tools import COMPONENT_AS_TOOL, ToolComponent
 from flowserve.engine.component import Input, NodeContext, Output
 from flowserve.engine.types import Data, to_text
 from flowserve.errors import FlowserveError, Invalid, UpstreamError
 
-WEB_SEARCH_VARIABLE = "FLOWSERVE_WEB_SEARCH_URL"
-NEWS_SEARCH_VARIABLE = "FLOWSERVE_NEWS_SEARCH_URL"
+WEB_SEARCH_SERVICE = "web_search_url"
+NEWS_SEARCH_SERVICE = "news_search_url"
 DEFAULT_WEB_SEARCH_URL = "https://html.duckduckgo.com/html/"
 DEFAULT_NEWS_SEARCH_URL = "https://news.google.com/rss/search"
 _ATOM = "{http://www.w3.org/2005/Atom}"
@@ -65,6 +66,11 @@ def _real_link(link: str, base: str) -> str:
     absolute = urljoin(base, link)
     target = parse_qs(urlsplit(absolute).query).get("uddg")
     return target[0] if target else absolute
+
+
+def _endpoint(ctx: NodeContext, service: str, default: str) -> str:
+    configured = ctx.run.services.get(service)
+    return configured if isinstance(configured, str) and configured else default
 
 
 def parse_feed(document: bytes) -> list[dict[str, str]]:
@@ -173,7 +179,7 @@ class UnifiedWebSearch(ToolComponent):
             client,
             "GET",
             url,
-            variables=ctx.run.variables,
+            allow=Allowlist.of(ctx),
             params=query,
             headers={"User-Agent": _USER_AGENT},
             time_limit=float(params.get("timeout") or 5),
@@ -190,7 +196,7 @@ class UnifiedWebSearch(ToolComponent):
         query: str,
         limit: int,
     ) -> list[dict[str, str]]:
-        endpoint = ctx.run.variables.get(WEB_SEARCH_VARIABLE) or DEFAULT_WEB_SEARCH_URL
+        endpoint = _endpoint(ctx, WEB_SEARCH_SERVICE, DEFAULT_WEB_SEARCH_URL)
         body = await self._get(ctx, client, endpoint, params, {"q": query})
         parser = _ResultsParser()
         parser.feed(body.decode(errors="replace"))
@@ -233,7 +239,7 @@ class UnifiedWebSearch(ToolComponent):
         query: str,
         limit: int,
     ) -> list[dict[str, str]]:
-        endpoint = ctx.run.variables.get(NEWS_SEARCH_VARIABLE) or DEFAULT_NEWS_SEARCH_URL
+        endpoint = _endpoint(ctx, NEWS_SEARCH_SERVICE, DEFAULT_NEWS_SEARCH_URL)
         hl = str(params.get("hl") or "en-US")
         gl = str(params.get("gl") or "US")
         ceid = str(params.get("ceid") or f"{gl}:{hl.split('-')[0]}")
