@@ -8,11 +8,13 @@ import pytest
 
 from flowserve.components.agent import Agent
 from flowserve.components.memory import Memory, MemoryBase
+from flowserve.components.models import LanguageModelComponent
 from flowserve.components.registry import BUILTIN, build_registry, catalogue
 from flowserve.engine import Graph, compile_flow
 from flowserve.engine.types import Message
 from flowserve.errors import Invalid, UnsupportedComponent
 from flowserve.flowfile.parser import parse_flow
+from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.flows import FLOWS, MessageStore, make_node, node_context, run_graph
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -211,3 +213,50 @@ def test_catalogue_lists_every_builtin_and_unknown_types_are_rejected() -> None:
     document["data"]["nodes"][0]["data"]["type"] = "Chroma"
     with pytest.raises(UnsupportedComponent, match="Chroma"):
         compile_flow(parse_flow(document), registry)
+
+
+async def test_agent_structured_response_follows_the_schema(fake_openai: FakeOpenAI) -> None:
+    component = Agent(make_node("Agent"))
+    ctx = node_context(
+        wanted={"response", "structured_response"},
+        variables={"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": fake_openai.base_url},
+    )
+    out = await component.run(
+        ctx,
+        {
+            "model": "gpt-4o-mini",
+            "system_prompt": "",
+            "n_messages": 0,
+            "max_iterations": 2,
+            "input_value": '{"city": "Lyon", "population": 522250}',
+            "output_schema": [
+                {"name": "city", "type": "str"},
+                {"name": "population", "type": "int"},
+            ],
+            "format_instructions": "Extract as JSON.",
+        },
+    )
+    assert out["response"].text == 'Echo: {"city": "Lyon", "population": 522250}'
+    assert out["structured_response"].data == {"city": "Lyon", "population": 522250}
+    extraction = fake_openai.requests[1]
+    assert extraction["response_format"] == {"type": "json_object"}
+    assert '"population":{"type":"integer"}' in extraction["messages"][0]["content"]
+
+
+async def test_connected_language_model_drives_the_agent(fake_anthropic: FakeAnthropic) -> None:
+    model = LanguageModelComponent(make_node("LanguageModelComponent"))
+    ctx = node_context(
+        wanted={"model_output"},
+        variables={"ANTHROPIC_API_KEY": "k", "ANTHROPIC_BASE_URL": fake_anthropic.base_url},
+    )
+    settings = (await model.run(ctx, {"model": "claude-haiku-4-5", "temperature": 0.0}))[
+        "model_output"
+    ]
+    assert fake_anthropic.requests == []  # building the model output calls nothing
+    agent = Agent(make_node("Agent"))
+    out = await agent.run(
+        node_context(wanted={"response"}),
+        {"model": settings, "input_value": "via edge", "n_messages": 0, "max_iterations": 2},
+    )
+    assert out["response"].text == "Echo: via edge"
+    assert fake_anthropic.requests[0]["temperature"] == 0.0
