@@ -17,6 +17,7 @@ Base URL: the node's base URL field or tweak, then the provider's variable
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -334,15 +335,18 @@ async def generate(
             return Generation(response, "")
         partial: Message | None = None
         final: ChatResponse | None = None
-        async for chunk in client.stream(request):
-            if chunk.response is not None:
-                final = chunk.response
-                continue
-            if partial is None:
-                partial = ctx.new_message("", sender="Machine", sender_name="AI", source_field="")
-                partial.state = "partial"
-                ctx.run.sink.emit("add_message", partial)
-            ctx.run.sink.emit("token", {"chunk": chunk.text, "id": partial.id})
+        async with aclosing(client.stream(request)) as chunks:
+            async for chunk in chunks:
+                if chunk.response is not None:
+                    final = chunk.response
+                    continue
+                if partial is None:
+                    partial = ctx.new_message(
+                        "", sender="Machine", sender_name="AI", source_field=""
+                    )
+                    partial.state = "partial"
+                    ctx.run.sink.emit("add_message", partial)
+                ctx.run.sink.emit("token", {"chunk": chunk.text, "id": partial.id})
     if final is None:
         final = ChatResponse(text="")
     ctx.run.add_usage(to_usage(final.usage))

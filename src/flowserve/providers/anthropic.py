@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
 
 import httpx
@@ -59,23 +60,26 @@ class AnthropicClient:
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise UpstreamError(f"{self.provider} answered in an unexpected shape: {exc}") from exc
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Chunk, None]:
         state = _StreamState()
-        events = self.transport.stream_events(self.url, self.headers, _body(request, True))
-        async for event, data in events:
-            try:
-                payload = msgspec.json.decode(data)
-            except msgspec.DecodeError as exc:
-                raise UpstreamError(f"{self.provider} streamed malformed JSON") from exc
-            if event == "error" or (isinstance(payload, dict) and payload.get("type") == "error"):
-                error = payload.get("error") if isinstance(payload, dict) else None
-                message = error.get("message") if isinstance(error, dict) else payload
-                raise UpstreamError(f"{self.provider} API error: {message}")
-            text = state.feed(payload)
-            if text:
-                yield Chunk(text=text)
-            if isinstance(payload, dict) and payload.get("type") == "message_stop":
-                break
+        stream = self.transport.stream_events(self.url, self.headers, _body(request, True))
+        async with aclosing(stream) as events:
+            async for event, data in events:
+                try:
+                    payload = msgspec.json.decode(data)
+                except msgspec.DecodeError as exc:
+                    raise UpstreamError(f"{self.provider} streamed malformed JSON") from exc
+                if event == "error" or (
+                    isinstance(payload, dict) and payload.get("type") == "error"
+                ):
+                    error = payload.get("error") if isinstance(payload, dict) else None
+                    message = error.get("message") if isinstance(error, dict) else payload
+                    raise UpstreamError(f"{self.provider} API error: {message}")
+                text = state.feed(payload)
+                if text:
+                    yield Chunk(text=text)
+                if isinstance(payload, dict) and payload.get("type") == "message_stop":
+                    break
         yield Chunk(response=state.response())
 
 

@@ -8,7 +8,7 @@ format; nothing outside ``providers/`` sees a provider's JSON.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -83,4 +83,4 @@ class ChatClient(Protocol):
 
     async def complete(self, request: ChatRequest) -> ChatResponse: ...
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]: ...
+    def stream(self, request: ChatRequest) -> AsyncGenerator[Chunk, None]: ...

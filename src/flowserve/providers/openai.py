@@ -6,7 +6,8 @@ OpenAI itself, Ollama, vLLM, LM Studio, Groq, OpenRouter...: only the base URL
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
 
 import httpx
@@ -61,23 +62,25 @@ class OpenAIClient:
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise UpstreamError(f"{self.provider} answered in an unexpected shape: {exc}") from exc
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Chunk, None]:
         body = self._body(request, stream=True)
         state = _StreamState()
-        async for _event, data in self.transport.stream_events(self.url, self.headers, body):
-            if data.strip() == "[DONE]":
-                break
-            try:
-                payload = msgspec.json.decode(data)
-            except msgspec.DecodeError as exc:
-                raise UpstreamError(f"{self.provider} streamed malformed JSON") from exc
-            if isinstance(payload, dict) and "error" in payload:
-                error = payload["error"]
-                message = error.get("message") if isinstance(error, dict) else error
-                raise UpstreamError(f"{self.provider} API error: {message}")
-            text = state.feed(payload)
-            if text:
-                yield Chunk(text=text)
+        # aclosing: leaving early (at [DONE], or on an error) releases the connection now.
+        async with aclosing(self.transport.stream_events(self.url, self.headers, body)) as events:
+            async for _event, data in events:
+                if data.strip() == "[DONE]":
+                    break
+                try:
+                    payload = msgspec.json.decode(data)
+                except msgspec.DecodeError as exc:
+                    raise UpstreamError(f"{self.provider} streamed malformed JSON") from exc
+                if isinstance(payload, dict) and "error" in payload:
+                    error = payload["error"]
+                    message = error.get("message") if isinstance(error, dict) else error
+                    raise UpstreamError(f"{self.provider} API error: {message}")
+                text = state.feed(payload)
+                if text:
+                    yield Chunk(text=text)
         yield Chunk(response=state.response())
 
     def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -70,7 +70,7 @@ class Transport:
 
     async def stream_events(
         self, url: str, headers: Mapping[str, str], body: Any
-    ) -> AsyncIterator[tuple[str, str]]:
+    ) -> AsyncGenerator[tuple[str, str], None]:
         """Yield ``(event, data)`` for each server-sent event of a streamed answer."""
         content = msgspec.json.encode(body)
         attempt = 0
@@ -155,7 +155,7 @@ def _error_message(body: bytes) -> str:
     return msgspec.json.encode(decoded).decode()[:_MAX_MESSAGE]
 
 
-async def _parse_sse(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:
+async def _parse_sse(lines: AsyncIterator[str]) -> AsyncGenerator[tuple[str, str], None]:
     event = ""
     data: list[str] = []
     async for line in lines:
