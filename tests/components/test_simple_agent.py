@@ -55,6 +55,11 @@ async def test_agent_calls_url_tool_and_uses_its_result(
     answer = run.output_text()
     assert answer.startswith("Tool fetch_content said:")
     assert "4217" in answer
+    response = run.result.nodes[AGENT].outputs["response"]
+    assert response.usage is not None
+    assert run.ctx.usage is not None
+    assert response.usage.total_tokens == run.ctx.usage.total_tokens  # both turns counted
+    assert response.usage.output_tokens > 3
 
 
 async def test_agent_tool_refused_by_ssrf_guard_reports_the_refusal(

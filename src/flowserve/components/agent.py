@@ -22,6 +22,7 @@ from flowserve.components.models import (
     ai_message,
     generate,
     resolve_model,
+    to_usage,
 )
 from flowserve.components.structured import extract_json, schema_from_table
 from flowserve.components.tools import (
@@ -32,7 +33,7 @@ from flowserve.components.tools import (
     ToolComponent,
 )
 from flowserve.engine.component import Input, NodeContext, Output
-from flowserve.engine.types import Data, Message, to_text
+from flowserve.engine.types import Data, Message, TokenUsage, to_text
 from flowserve.errors import FlowserveError, RunFailed
 from flowserve.providers import ChatMessage, ChatResponse, ToolCall
 
@@ -174,13 +175,19 @@ class Agent(ToolComponent):
         by_name = {t.name: t for t in tools}
         specs = tuple(t.spec() for t in tools)
         limit = max(1, int(params.get("max_iterations") or 15))
+        usage: TokenUsage | None = None
         for _ in range(limit):
             generation = await generate(
                 ctx, settings, settings.request(messages, specs), stream=ctx.run.streaming
             )
             response = generation.response
+            turn = to_usage(response.usage)
+            if turn is not None:
+                usage = turn if usage is None else usage + turn
             if not response.tool_calls:
-                return ai_message(ctx, generation)
+                answer = ai_message(ctx, generation)
+                answer.usage = usage  # every turn of the loop, not just the last
+                return answer
             messages.append(
                 ChatMessage(role="assistant", content=response.text, tool_calls=response.tool_calls)
             )
