@@ -141,6 +141,9 @@ async def test_streaming_agent_streams_the_final_answer(
     streamed = "".join(t["chunk"] for t in sink.named("token"))
     assert streamed == run.output_text()
     assert "4217" in streamed
+    [log] = sink.named("log")
+    assert (log["id"], log["name"], log["type"]) == (AGENT, "fetch_content", "tool")
+    assert "4217" in log["message"]["output"]
 
 
 async def test_agent_over_anthropic_with_tools(

@@ -218,13 +218,14 @@ class Agent(ToolComponent):
                     raise
                 detail = exc.detail if isinstance(exc, FlowserveError) else str(exc)
                 result = f"Error: {detail or type(exc).__name__}"
-        ctx.logs.append(
-            {
-                "name": call.name,
-                "type": "tool",
-                "message": {"tool": call.name, "input": call.arguments, "output": result[:2000]},
-            }
-        )
+        entry = {
+            "name": call.name,
+            "type": "tool",
+            "message": {"tool": call.name, "input": call.arguments, "output": result[:2000]},
+        }
+        ctx.logs.append(entry)
+        # Streaming clients see tool activity as it happens, as Langflow's agents log it.
+        ctx.run.sink.emit("log", {"id": ctx.node_id, **entry})
         return result
 
 
