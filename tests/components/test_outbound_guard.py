@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+from typing import Any
+
 import httpx
 import pytest
 
+from flowserve.components import outbound
 from flowserve.components.outbound import (
     ALLOWLIST_SETTING,
     Allowlist,
@@ -90,3 +94,17 @@ async def test_oversized_response_is_refused(website: ThreadedServer) -> None:
                 allow=Allowlist.parse("127.0.0.1"),
                 max_bytes=1024,
             )
+
+
+async def test_dns_rebinding_is_caught_at_connection(
+    website: ThreadedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The guard's lookup says "public"; the connection then reaches loopback.
+    async def public_answer(host: str, port: int) -> list[Any]:
+        return [ipaddress.ip_address("93.184.215.14")]
+
+    monkeypatch.setattr(outbound, "_resolve", public_answer)
+    url = f"http://localhost:{website.port}/page"
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(BlockedURL, match=r"reached the private address 127\.0\.0\.1"):
+            await guarded_request(client, "GET", url, allow=Allowlist.parse(None))

@@ -163,6 +163,7 @@ async def guarded_request(
         except httpx.HTTPError as exc:
             raise UpstreamError(f"request to {url} failed: {exc}") from exc
         try:
+            _check_peer(response, url, allow)
             if follow_redirects and response.is_redirect and "location" in response.headers:
                 url = urljoin(str(response.url), response.headers["location"])
                 params = None
@@ -174,6 +175,27 @@ async def guarded_request(
         finally:
             await response.aclose()
     raise UpstreamError(f"too many redirects (more than {MAX_REDIRECTS})")
+
+
+def _check_peer(response: httpx.Response, url: str, allow: Allowlist) -> None:
+    """Check the address actually connected to: a DNS answer that changed between
+    ``check_url`` and the connection (DNS rebinding) must not reach a private host.
+    The request has been sent by then, but nothing of the response is read."""
+    stream = response.extensions.get("network_stream")
+    if stream is None or allow.permits_host(urlsplit(url).hostname or ""):
+        return
+    peer = stream.get_extra_info("server_addr")
+    if not peer:
+        return
+    try:
+        address = ipaddress.ip_address(str(peer[0]).split("%")[0])
+    except ValueError:
+        return
+    if not is_public(address) and not allow.permits_address(address):
+        raise BlockedURL(
+            f"refusing '{url}': the connection reached the private address {address}; "
+            f"an operator can allow it with {ALLOWLIST_SETTING}"
+        )
 
 
 async def _read_limited(response: httpx.Response, max_bytes: int, url: str) -> bytes:
