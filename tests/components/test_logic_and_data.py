@@ -10,12 +10,12 @@ from flowserve.components.calculator import evaluate
 from flowserve.components.data import (
     ParserComponent,
     SplitText,
-    StructuredOutput,
     TypeConverterComponent,
     split_text,
 )
 from flowserve.components.logic import CalculatorComponent
 from flowserve.components.registry import BUILTIN, build_registry
+from flowserve.components.structured import StructuredOutput
 from flowserve.engine import compile_flow
 from flowserve.engine.types import Data, Message
 from flowserve.errors import Invalid, UpstreamError

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from flowserve.components.models import (
+from flowserve.components.llm import (
     ModelSettings,
     ai_message,
     generate,

@@ -20,7 +20,6 @@ from flowserve.components.data import (
     LegacyParser,
     ParserComponent,
     SplitText,
-    StructuredOutput,
     TypeConverterComponent,
     Webhook,
 )
@@ -36,6 +35,7 @@ from flowserve.components.models import (
 )
 from flowserve.components.prompt import Prompt
 from flowserve.components.search import UnifiedWebSearch
+from flowserve.components.structured import StructuredOutput
 from flowserve.engine.component import Component
 
 ENTRY_POINT_GROUP = "flowserve.components"

@@ -20,9 +20,9 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 
-from flowserve.components.http import html_to_text
 from flowserve.components.outbound import Allowlist, guarded_request, http_client
 from flowserve.components.tools import COMPONENT_AS_TOOL, ToolComponent
+from flowserve.components.webpage import html_to_text
 from flowserve.engine.component import Input, NodeContext, Output
 from flowserve.engine.types import Data, to_text
 from flowserve.errors import FlowserveError, Invalid, UpstreamError
