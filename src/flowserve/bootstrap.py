@@ -81,6 +81,24 @@ async def open_services(
         yield services
 
 
+def component_services(
+    settings: Settings, http: httpx.AsyncClient, environment: Mapping[str, str]
+) -> dict[str, object]:
+    """What components may use beyond the run's variables (see components/outbound.py).
+
+    The SSRF allowlist and search endpoints come from settings, never from the
+    request's global-variable headers, so a caller cannot switch the guard off.
+    """
+    services: dict[str, object] = {"http": http, "environment": environment}
+    if settings.outbound_allowlist:
+        services["outbound_allowlist"] = settings.outbound_allowlist
+    if settings.web_search_url:
+        services["web_search_url"] = settings.web_search_url
+    if settings.news_search_url:
+        services["news_search_url"] = settings.news_search_url
+    return services
+
+
 def record_from_document(
     document: dict[str, object], *, default_id: str | None = None
 ) -> FlowRecord:

@@ -60,6 +60,13 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     run_timeout: Seconds = 300.0
     max_concurrent_runs: Positive = 1024
 
+    # Outbound HTTP from components (URL, APIRequest, web search, providers).
+    # Private, loopback and link-local targets are refused unless listed here
+    # (comma-separated addresses or CIDR ranges, e.g. "127.0.0.1,10.0.0.0/8").
+    outbound_allowlist: str = ""
+    web_search_url: str = ""
+    news_search_url: str = ""
+
     # Logs
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = True
