@@ -56,7 +56,8 @@ async def test_basic_prompting_streams_tokens_then_ends(
     assert sent[0]["content"].startswith("Answer the user as if you were a GenAI expert")
     events = events_of(streamed.text)
     kinds = [e["event"] for e in events]
-    assert kinds[0] == "add_message" and kinds[-1] == "end"
+    assert kinds[0] == "add_message"
+    assert kinds[-1] == "end"
     tokens = [e["data"]["chunk"] for e in events if e["event"] == "token"]
     assert len(tokens) > 1
     assert "".join(tokens) == "Echo: tell me a joke"
