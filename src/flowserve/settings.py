@@ -50,6 +50,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     sqlite_path: str = "flowserve.db"
     migrate_on_start: bool = True
     session_ttl: Positive = 1800
+    # Seconds between checks that cached compiled flows are still current (a missed
+    # change announcement is caught within this time).
+    flow_cache_check: Seconds = 2.0
 
     # Access control
     api_key: str = ""
