@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,14 +21,20 @@ import httpx
 import msgspec
 import structlog
 
-from flowserve.catalog import FlowCatalog, FlowEvents, LocalFlowEvents, record_from_document
+from flowserve.catalog import (
+    FlowCatalog,
+    FlowEvents,
+    LocalFlowEvents,
+    file_record,
+    record_from_document,
+)
 from flowserve.components import build_registry
 from flowserve.engine import Registry
 from flowserve.errors import FlowserveError
 from flowserve.flowfile import load_document
 from flowserve.runner import Runner
 from flowserve.settings import Settings, process_environment
-from flowserve.store.base import ENDPOINT_NAME, FlowRecord, FlowStore, MessageStore, canonical_uuid
+from flowserve.store.base import FlowRecord, FlowStore, MessageStore
 from flowserve.store.memory import MemoryMessageStore
 
 if TYPE_CHECKING:
@@ -170,25 +175,6 @@ async def migrate(settings: Settings) -> list[str]:
         return await store.migrate()
     finally:
         await store.close()
-
-
-# Flow files whose id is not a UUID (hand-written ones) get a stable UUID derived from it.
-FILE_ID_NAMESPACE = uuid.UUID("5d0c6f4e-2f53-4a43-9a53-0b7a6e7f1c11")
-
-
-def file_record(document: dict[str, Any]) -> FlowRecord:
-    """A flow file as a record. Langflow's ids are UUIDs; any other id becomes a UUID derived
-    from it, and (when the file names no endpoint) the flow's endpoint name, so a file with
-    ``"id": "my-flow"`` is still run at ``/api/v1/run/my-flow``, on every instance alike."""
-    record = record_from_document(document)
-    flow_id = canonical_uuid(record.id)
-    if flow_id is not None:
-        return msgspec.structs.replace(record, id=flow_id)
-    endpoint = record.endpoint_name
-    if endpoint is None and ENDPOINT_NAME.match(record.id):
-        endpoint = record.id
-    derived = str(uuid.uuid5(FILE_ID_NAMESPACE, record.id))
-    return msgspec.structs.replace(record, id=derived, endpoint_name=endpoint)
 
 
 class ImportReport(msgspec.Struct):

@@ -69,6 +69,25 @@ def record_from_document(document: dict[str, Any], *, default_id: str | None = N
     )
 
 
+# Flow files whose id is not a UUID (hand-written ones) get a stable UUID derived from it.
+FILE_ID_NAMESPACE = uuid.UUID("5d0c6f4e-2f53-4a43-9a53-0b7a6e7f1c11")
+
+
+def file_record(document: dict[str, Any]) -> FlowRecord:
+    """A flow file as a record. Langflow's ids are UUIDs; any other id becomes a UUID derived
+    from it, and (when the file names no endpoint) the flow's endpoint name, so a file with
+    ``"id": "my-flow"`` is still run at ``/api/v1/run/my-flow``, on every instance alike."""
+    record = record_from_document(document)
+    flow_id = canonical_uuid(record.id)
+    if flow_id is not None:
+        return msgspec.structs.replace(record, id=flow_id)
+    endpoint = record.endpoint_name
+    if endpoint is None and ENDPOINT_NAME.match(record.id):
+        endpoint = record.id
+    derived = str(uuid.uuid5(FILE_ID_NAMESPACE, record.id))
+    return msgspec.structs.replace(record, id=derived, endpoint_name=endpoint)
+
+
 def problems_of(record: FlowRecord, registry: Registry) -> list[str]:
     """Everything wrong with a flow before it may be saved (empty: it compiles and fits)."""
     problems: list[str] = []
