@@ -138,7 +138,7 @@ async def _listen_for_changes(services: Services, events: FlowEvents) -> None:
         return
     cache = services.runner.cache
     subscribed = asyncio.Event()
-    _start(services.tasks, events.listen(cache.forget, cache.clear, subscribed=subscribed))
+    _start(services.tasks, events.listen(cache.apply, cache.clear, subscribed=subscribed))
     # Serve only once other instances' changes can reach us (bounded: Redis may be down,
     # then the freshness check covers until the listener reconnects).
     with contextlib.suppress(TimeoutError):

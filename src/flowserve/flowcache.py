@@ -11,7 +11,7 @@ background, never per request).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import msgspec
@@ -66,6 +66,7 @@ class GraphCache:
         self._refs: dict[str, str] = {}  # id or endpoint name -> flow id
         # Bumped by every invalidation: a load that raced one must not be cached.
         self._generation = 0
+        self._announced: dict[str, int] = {}  # flow id -> newest version announced
 
     def __contains__(self, flow_id: object) -> bool:
         return flow_id in self._entries
@@ -83,7 +84,8 @@ class GraphCache:
         entry = self._entries.get(record.id)
         if entry is None or entry.record.version != record.version:
             entry = CachedFlow(record, compile_record(record, self._registry))
-        if generation == self._generation:
+        fresh = record.version >= self._announced.get(record.id, 0)
+        if generation == self._generation and fresh:
             self._entries[record.id] = entry
             self._refs[record.id] = record.id
             self._refs[ref] = record.id
@@ -95,6 +97,25 @@ class GraphCache:
         for flow_id in gone:
             self._entries.pop(flow_id, None)
         self._refs = {ref: fid for ref, fid in self._refs.items() if fid not in gone}
+
+    def apply(self, changes: Mapping[str, int | None]) -> None:
+        """An announcement from some instance: flow id -> its new version (None: deleted).
+
+        Entries already at (or past) the announced version stay: the announcement may
+        arrive after this instance loaded the new version itself.
+        """
+        stale: list[str] = []
+        for flow_id, version in changes.items():
+            if version is None:
+                stale.append(flow_id)
+                continue
+            # A load in flight may have read an older row: never cache below this.
+            self._announced[flow_id] = max(version, self._announced.get(flow_id, 0))
+            entry = self._entries.get(flow_id)
+            if entry is not None and entry.record.version < version:
+                stale.append(flow_id)
+        if stale:
+            self.forget(stale)
 
     def clear(self) -> None:
         self._generation += 1

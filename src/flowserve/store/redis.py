@@ -33,7 +33,7 @@ from flowserve.store.messages import matches, select_history, stamped
 MESSAGES = "messages:{flow_id}:{session_id}"  # list of JSON messages, oldest first
 SESSION_FLOWS = "session:{session_id}"  # hash: flow id -> the session's TTL in ms
 FLOW_SESSIONS = "flow-sessions:{flow_id}"  # set of session ids of a flow
-FLOW_EVENTS = "events:flows"  # pub/sub channel: JSON list of changed flow ids
+FLOW_EVENTS = "events:flows"  # pub/sub channel: JSON {flow id: new version, or null: deleted}
 # ------------------------------------------------------------------------------------------
 
 RedisClient = aioredis.Redis
@@ -43,7 +43,7 @@ log = structlog.get_logger(__name__)
 
 _encoder = msgspec.json.Encoder()
 _message_decoder = msgspec.json.Decoder(Message)
-_ids_decoder = msgspec.json.Decoder(list[str])
+_changes_decoder = msgspec.json.Decoder(dict[str, int | None])
 
 
 def unavailable(exc: BaseException) -> Unavailable:
@@ -256,14 +256,14 @@ class RedisFlowEvents:
         self._redis = client
         self._channel = Keys(prefix).events
 
-    async def publish(self, flow_ids: list[str]) -> None:
-        if flow_ids:
+    async def publish(self, changes: dict[str, int | None]) -> None:
+        if changes:
             async with translated():
-                await _result(self._redis.publish(self._channel, _encoder.encode(flow_ids)))
+                await _result(self._redis.publish(self._channel, _encoder.encode(changes)))
 
     async def listen(
         self,
-        on_change: Callable[[list[str]], None],
+        on_change: Callable[[dict[str, int | None]], None],
         on_reset: Callable[[], None],
         *,
         subscribed: asyncio.Event | None = None,
@@ -291,10 +291,10 @@ class RedisFlowEvents:
             delay = min(delay * 2, 5.0)
 
 
-def _deliver(data: bytes, on_change: Callable[[list[str]], None]) -> None:
+def _deliver(data: bytes, on_change: Callable[[dict[str, int | None]], None]) -> None:
     try:
-        ids = _ids_decoder.decode(data)
+        changes = _changes_decoder.decode(data)
     except msgspec.DecodeError:
         log.warning("flow_events_bad_message")
         return
-    on_change(ids)
+    on_change(changes)
