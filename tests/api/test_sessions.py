@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import httpx
 
+from flowserve.store.redis import connect
+from tests.conftest import TEST_REDIS_URL
+
 PROMPT_ECHO = "3f1c2a9e-7b7d-4c1e-9a51-2d8f6b0c4e11"
 
 
@@ -67,3 +70,20 @@ async def test_bad_monitor_filters_are_422(backend_client: httpx.AsyncClient) ->
     assert bad_order.status_code == 422
     bad_flow = await backend_client.get("/api/v1/monitor/messages", params={"flow_id": "x"})
     assert bad_flow.status_code == 422
+
+
+async def test_runs_keep_sessions_for_the_flow_ttl_in_redis(
+    pg_client: httpx.AsyncClient, redis_prefix: str
+) -> None:
+    patched = await pg_client.patch(f"/api/v1/flows/{PROMPT_ECHO}", json={"session_ttl": 30})
+    assert patched.json()["session_ttl"] == 30
+    await _chat(pg_client, "short-lived", "ttl")
+    redis_client = connect(TEST_REDIS_URL)
+    try:
+        key = f"{redis_prefix}messages:{PROMPT_ECHO}:ttl"
+        assert 20_000 < await redis_client.pttl(key) <= 30_000
+        await pg_client.patch(f"/api/v1/flows/{PROMPT_ECHO}", json={"session_ttl": None})
+        await _chat(pg_client, "default again", "ttl")
+        assert 1_790_000 < await redis_client.pttl(key) <= 1_800_000
+    finally:
+        await redis_client.aclose()
