@@ -67,6 +67,7 @@ class GraphCache:
         # Bumped by every invalidation: a load that raced one must not be cached.
         self._generation = 0
         self._announced: dict[str, int] = {}  # flow id -> newest version announced
+        self._loading: dict[str, asyncio.Future[CachedFlow]] = {}
 
     def __contains__(self, flow_id: object) -> bool:
         return flow_id in self._entries
@@ -77,6 +78,20 @@ class GraphCache:
             entry = self._entries.get(flow_id)
             if entry is not None:
                 return entry
+        # One load per ref at a time: a burst of cold requests compiles the flow once.
+        task = self._loading.get(ref)
+        if task is None:
+            task = self._loading[ref] = asyncio.ensure_future(self._load(ref))
+            task.add_done_callback(lambda done: self._loaded(ref, done))
+        # Shielded: a caller that goes away must not cancel the others' load.
+        return await asyncio.shield(task)
+
+    def _loaded(self, ref: str, done: asyncio.Future[CachedFlow]) -> None:
+        self._loading.pop(ref, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here, so a load nobody awaited any more is quiet
+
+    async def _load(self, ref: str) -> CachedFlow:
         generation = self._generation
         record = await self._flows.get(ref)
         if record is None:
