@@ -160,7 +160,7 @@ class FlowCatalog:
             problems.append("the same flow id appears twice")
         if problems:
             raise InvalidFlow(problems)
-        results = [await self.flows.upsert(record) for record in checked]
+        results = await self.flows.upsert_many(checked)
         await self.changed({stored.id: stored.version for stored, _ in results})
         return results
 
