@@ -162,7 +162,11 @@ async def open_flow_store(settings: Settings, *, migrate: bool | None = None) ->
     if settings.database_url:
         from flowserve.store.postgres import PostgresFlowStore
 
-        return await PostgresFlowStore.open(settings.database_url, run_migrations=run_migrations)
+        return await PostgresFlowStore.open(
+            settings.database_url,
+            run_migrations=run_migrations,
+            pool_size=settings.database_pool_size,
+        )
     from flowserve.store.sqlite import SqliteFlowStore
 
     return await SqliteFlowStore.open(settings.sqlite_path, run_migrations=run_migrations)

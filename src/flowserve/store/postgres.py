@@ -201,8 +201,10 @@ class PostgresFlowStore:
         self._pool = pool
 
     @classmethod
-    async def open(cls, dsn: str, *, run_migrations: bool = True) -> PostgresFlowStore:
-        pool = await create_pool(dsn)
+    async def open(
+        cls, dsn: str, *, run_migrations: bool = True, pool_size: int = 10
+    ) -> PostgresFlowStore:
+        pool = await create_pool(dsn, max_size=pool_size)
         try:
             if run_migrations:
                 await migrate(pool)

@@ -144,8 +144,11 @@ class RedisMessageStore:
             members: set[bytes] = await _result(self._redis.smembers(self._keys.flow(flow_id)))
         return sorted(m.decode() for m in members)
 
-    async def _read(self, pairs: Iterable[tuple[str, str, int | None]]) -> list[Message]:
-        """Read each (flow, session) list and re-arm its TTL (ms; None keeps the stored one)."""
+    async def _read(
+        self, pairs: Iterable[tuple[str, str, int | None]], *, tail: int = 0
+    ) -> list[Message]:
+        """Read each (flow, session) list (its last ``tail`` items, or all when 0) and re-arm
+        its TTL (ms; None keeps the stored one)."""
         wanted = list(pairs)
         if not wanted:
             return []
@@ -153,7 +156,7 @@ class RedisMessageStore:
         def build(pipe: Pipeline) -> None:
             for flow_id, session_id, ms in wanted:
                 key = self._keys.messages(flow_id, session_id)
-                pipe.lrange(key, 0, -1)
+                pipe.lrange(key, -tail if tail > 0 else 0, -1)
                 if ms is not None:
                     pipe.pexpire(key, ms)
                     _lengthen(pipe, self._keys.session(session_id), ms)
@@ -178,7 +181,9 @@ class RedisMessageStore:
         ttl: int,
     ) -> list[Message]:
         sessions = [session_id] if session_id is not None else await self._session_ids(flow_id)
-        found = await self._read((flow_id, s, ttl * 1000) for s in sessions)
+        # One session, no filter: only the last ``limit`` messages need to cross the wire.
+        tail = limit if session_id is not None and sender is None and limit > 0 else 0
+        found = await self._read(((flow_id, s, ttl * 1000) for s in sessions), tail=tail)
         return select_history(found, limit=limit, sender=sender, order=order)
 
     async def _pairs(self, flow_id: str | None, session_id: str | None) -> list[tuple[str, str]]:
