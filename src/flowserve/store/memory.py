@@ -93,6 +93,12 @@ class MemoryMessageStore:
         found.sort(key=lambda m: m.timestamp, reverse=order.upper() == "DESC")
         return found
 
+    async def sessions(self, flow_id: str | None = None) -> list[str]:
+        now = time.monotonic()
+        return sorted(
+            {k[1] for k in self._keys(flow_id, None) if self._sessions[k].expires_at > now}
+        )
+
     async def delete_session(self, flow_id: str | None, session_id: str) -> int:
         removed = 0
         for key in self._keys(flow_id, session_id):
