@@ -121,7 +121,7 @@ PG_ADMIN_DSN = os.environ.get(
 TEST_REDIS_URL = os.environ.get("FLOWSERVE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
-def _dsn_for(database: str) -> str:
+def database_dsn(database: str) -> str:
     base, _, _ = PG_ADMIN_DSN.rpartition("/")
     return f"{base}/{database}"
 
@@ -133,7 +133,7 @@ async def pg_database() -> AsyncIterator[str]:
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        dsn = _dsn_for(name)
+        dsn = database_dsn(name)
         store = await PostgresFlowStore.open(dsn)
         await store.close()
         yield dsn

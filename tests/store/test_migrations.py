@@ -13,7 +13,7 @@ import pytest
 from flowserve.store.migrations import migrations
 from flowserve.store.postgres import PostgresFlowStore
 from flowserve.store.sqlite import SqliteFlowStore
-from tests.conftest import PG_ADMIN_DSN, _dsn_for
+from tests.conftest import PG_ADMIN_DSN, database_dsn
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ async def fresh_database() -> AsyncIterator[str]:
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield _dsn_for(name)
+        yield database_dsn(name)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
