@@ -45,11 +45,15 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 
     # State: unset means the embedded default (SQLite file + in-process stores).
     database_url: str = ""
+    database_pool_size: Positive = 20
     redis_url: str = ""
     redis_prefix: str = "flowserve:"
     sqlite_path: str = "flowserve.db"
     migrate_on_start: bool = True
     session_ttl: Positive = 1800
+    # Seconds between checks that cached compiled flows are still current (a missed
+    # change announcement is caught within this time).
+    flow_cache_check: Seconds = 2.0
 
     # Access control
     api_key: str = ""
