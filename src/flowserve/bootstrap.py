@@ -15,14 +15,20 @@ from pathlib import Path
 import httpx
 import structlog
 
+from flowserve.access import Access
 from flowserve.components import build_registry
 from flowserve.engine import Registry
 from flowserve.errors import FlowserveError
 from flowserve.flowfile import load_document, parse_flow
 from flowserve.runner import Runner, compile_graph
 from flowserve.settings import Settings, process_environment
-from flowserve.store.base import FlowRecord, FlowStore, MessageStore
-from flowserve.store.memory import MemoryFlowStore, MemoryMessageStore
+from flowserve.store.base import FlowRecord, FlowStore, KeyEvents, MessageStore, RateLimiter
+from flowserve.store.memory import (
+    MemoryFlowStore,
+    MemoryKeyStore,
+    MemoryMessageStore,
+    MemoryRateLimiter,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +41,7 @@ class Services:
     registry: Registry
     runner: Runner
     http: httpx.AsyncClient
+    access: Access
 
     async def health(self) -> dict[str, str]:
         """Each store's state: "ok" or why it is not."""
@@ -59,7 +66,11 @@ async def open_services(
     registry = registry if registry is not None else build_registry()
     flows = MemoryFlowStore()
     messages = MemoryMessageStore()
-    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False) as http:
+    keys = MemoryKeyStore()
+    async with (
+        httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False) as http,
+        _access_backends(settings) as (limiter, key_events),
+    ):
         runner = Runner(
             flows=flows,
             messages=messages,
@@ -76,9 +87,30 @@ async def open_services(
             registry=registry,
             runner=runner,
             http=http,
+            access=Access(settings, keys, limiter, key_events),
         )
         await seed_flows(services, settings.flows_path)
-        yield services
+        try:
+            yield services
+        finally:
+            await services.access.aclose()
+
+
+@asynccontextmanager
+async def _access_backends(
+    settings: Settings,
+) -> AsyncIterator[tuple[RateLimiter, KeyEvents | None]]:
+    """Rate limits and revocation news: shared through Redis when configured."""
+    if not settings.redis_url:
+        yield MemoryRateLimiter(), None
+        return
+    from flowserve.store.redis_access import RedisKeyEvents, RedisRateLimiter, connect
+
+    async with connect(settings.redis_url) as client:
+        yield (
+            RedisRateLimiter(client, settings.redis_prefix),
+            RedisKeyEvents(client, settings.redis_prefix),
+        )
 
 
 def record_from_document(

@@ -30,6 +30,7 @@ class SettingsError(Invalid):
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 
 
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -54,6 +55,16 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     # Access control
     api_key: str = ""
     auth: Literal["on", "off"] = "on"
+    # How long a verified key is trusted without asking the store again: the most
+    # a revocation can take to reach another instance when Redis pub/sub is down.
+    key_cache_ttl: Seconds = 5.0
+    # Langflow's webhook_auth_enable: webhooks need an execute key unless a flow opts out.
+    webhook_auth: bool = True
+    # Requests per window; 0 disables. Per key for every authenticated call, per
+    # client IP for anonymous runs of PUBLIC flows.
+    rate_limit_window: Seconds = 60.0
+    rate_limit_per_key: NonNegative = 0
+    rate_limit_per_ip: NonNegative = 60
 
     # Limits
     max_body_bytes: Positive = 32 * 1024 * 1024

@@ -8,15 +8,21 @@ import swagger_ui_bundle
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from flowserve.api import docs, meta, run
+from flowserve.api import docs, keys, meta, run
+from flowserve.api.auth import guard
 from flowserve.api.spec import Operation
 
-OPERATIONS: list[Operation] = [*run.OPERATIONS, *meta.OPERATIONS, *docs.OPERATIONS]
+OPERATIONS: list[Operation] = [
+    *run.OPERATIONS,
+    *meta.OPERATIONS,
+    *docs.OPERATIONS,
+    *keys.OPERATIONS,
+]
 
 
 def build_routes(operations: Sequence[Operation] = OPERATIONS) -> list[BaseRoute]:
     routes: list[BaseRoute] = [
-        Route(op.path, op.endpoint, methods=[op.method], name=f"{op.method} {op.path}")
+        Route(op.path, guard(op), methods=[op.method], name=f"{op.method} {op.path}")
         for op in operations
     ]
     routes.append(

@@ -43,3 +43,6 @@ class Operation:
     # Extra response media types by status (e.g. the event stream of /run).
     streams: dict[int, str] = field(default_factory=dict)
     include_in_schema: bool = True
+    # Who may call without a key (see api/auth.py): runs of PUBLIC flows, or
+    # webhooks of flows that opt out of webhook auth.
+    anonymous: Literal["public_flow", "webhook"] | None = None

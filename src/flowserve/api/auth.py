@@ -1,0 +1,149 @@
+"""The auth guard every route is wrapped in, driven by its ``Operation.scope``.
+
+A key is read from the ``x-api-key`` header, the ``x-api-key`` query
+parameter (Langflow's two ways) or ``Authorization: Bearer``. No key or a key
+that opens nothing is a 401; a key without the route's scope, or restricted
+to other flows, a 403. ``public`` routes are not wrapped at all. A route with
+a ``{flow...}`` path parameter may also let anonymous callers in: runs of a
+flow whose ``access_type`` is ``PUBLIC`` (rate limited per client address), and
+webhooks of a flow that opts out with ``"webhook_auth": false`` in its file
+(or of every flow when ``FLOWSERVE_WEBHOOK_AUTH=false``).
+
+The principal lands in ``request.state.principal`` for handlers that filter
+by it (a flow-restricted key listing flows sees only its own).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from flowserve.access import ANONYMOUS, UNRESTRICTED, Access, Principal
+from flowserve.api.spec import Endpoint, Operation
+from flowserve.errors import FlowNotAllowed, InsufficientScope, MissingApiKey
+from flowserve.store.base import FlowRecord
+
+Anonymous = Literal["public_flow", "webhook"]
+
+_FLOW_PARAM = re.compile(r"\{(flow[a-z_]*)(?::[^}]*)?\}")
+_BEARER = b"bearer "
+_MISSING = (
+    "An API key is required: send it in the x-api-key header, the x-api-key query "
+    "parameter, or as Authorization: Bearer <key>"
+)
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="flowserve"'}
+
+
+def presented_key(request: Request) -> str | None:
+    """The key the caller sent, if any (header first, then Bearer, then query)."""
+    bearer: str | None = None
+    for name, value in request.scope["headers"]:
+        if name == b"x-api-key" and value:
+            return str(value.decode("latin-1"))
+        if name == b"authorization" and value[:7].lower() == _BEARER:
+            bearer = value[7:].strip().decode("latin-1") or None
+    if bearer is not None:
+        return bearer
+    query: bytes = request.scope.get("query_string", b"")
+    if b"x-api-key=" in query:
+        for name, value in parse_qsl(query.decode("latin-1")):
+            if name == "x-api-key" and value:
+                return value
+    return None
+
+
+def flow_param(path: str) -> str | None:
+    """The path parameter naming a flow (``{flow}``, ``{flow_id}``, ``{flow_id_or_name}``)."""
+    match = _FLOW_PARAM.search(path)
+    return match.group(1) if match else None
+
+
+def anonymous_kind(op: Operation) -> Anonymous | None:
+    kind: Anonymous | None = getattr(op, "anonymous", None)
+    if kind is None and op.path.startswith("/api/v1/webhook/"):
+        kind = "webhook"
+    return kind
+
+
+def guard(op: Operation) -> Endpoint:
+    """``op.endpoint`` behind the checks its scope asks for."""
+    if op.scope == "public":
+        return op.endpoint
+    endpoint = op.endpoint
+    scope = op.scope
+    param = flow_param(op.path)
+    kind = anonymous_kind(op) if param is not None else None
+
+    async def guarded(request: Request) -> Response:
+        access: Access = request.app.state.services.access
+        if not access.enabled:
+            request.state.principal = UNRESTRICTED
+            return await endpoint(request)
+        key = presented_key(request)
+        ref = request.path_params.get(param) if param is not None else None
+        if key is None:
+            if (
+                kind is not None
+                and ref is not None
+                and await _anonymous_allowed(request, access, kind, ref)
+            ):
+                request.state.principal = ANONYMOUS
+                return await endpoint(request)
+            raise MissingApiKey(_MISSING, headers=_CHALLENGE)
+        principal = await access.authenticate(key)
+        _check_scope(principal, scope)
+        if principal.flows is not None and ref is not None:
+            await _check_flow(request, principal, ref)
+        await access.limit_key(principal)
+        request.state.principal = principal
+        return await endpoint(request)
+
+    guarded.__name__ = endpoint.__name__
+    guarded.__doc__ = endpoint.__doc__
+    return guarded
+
+
+def _check_scope(principal: Principal, scope: str) -> None:
+    if not principal.allows(scope):
+        held = ", ".join(sorted(principal.scopes)) or "none"
+        raise InsufficientScope(
+            f"This API key lacks the '{scope}' scope this endpoint requires (it has: {held})"
+        )
+    if scope == "admin" and principal.flows is not None:
+        # A flow-restricted admin key could otherwise mint itself an unrestricted one.
+        raise InsufficientScope("A key restricted to some flows cannot manage keys or settings")
+
+
+async def _check_flow(request: Request, principal: Principal, ref: str) -> None:
+    if principal.allows_flow(ref):
+        return
+    # The caller may name the flow by id while the key lists its endpoint name, or
+    # the other way round. An unknown flow is refused the same way, so a
+    # restricted key cannot probe which flows exist.
+    record = await _flow(request, ref)
+    if record is None or not principal.allows_flow(record.id, record.endpoint_name):
+        raise FlowNotAllowed(f"This API key is not allowed to access flow {ref}")
+
+
+async def _anonymous_allowed(request: Request, access: Access, kind: Anonymous, ref: str) -> bool:
+    if kind == "webhook" and not access.webhook_auth:
+        return True
+    record = await _flow(request, ref)
+    if record is None:
+        return False
+    if kind == "webhook":
+        return record.data.get("webhook_auth") is False
+    if record.access_type != "PUBLIC":
+        return False
+    client = request.scope.get("client")
+    await access.limit_client(client[0] if client else "unknown")
+    return True
+
+
+async def _flow(request: Request, ref: str) -> FlowRecord | None:
+    record: FlowRecord | None = await request.app.state.services.flows.get(ref)
+    return record
