@@ -41,8 +41,14 @@ def flows_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(flows_dir: Path) -> Settings:
-    return Settings(flows_dir=str(flows_dir), auth="off", log_level="warning")
+def settings(flows_dir: Path, tmp_path: Path) -> Settings:
+    """Embedded backends (a SQLite file in the test's tmp dir, in-process messages)."""
+    return Settings(
+        flows_dir=str(flows_dir),
+        auth="off",
+        log_level="warning",
+        sqlite_path=str(tmp_path / "flowserve.db"),
+    )
 
 
 AppFactory = Callable[..., Starlette]

@@ -60,12 +60,12 @@ def _export_overrides(settings: Settings) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from flowserve.bootstrap import open_services, record_from_document
+    from flowserve.bootstrap import file_record, open_services
     from flowserve.flowfile import load_document
     from flowserve.results import main_text
     from flowserve.runner import RunRequest
 
-    settings = _settings(args, flows_dir="")
+    settings = _settings(args, flows_dir="", sqlite_path=":memory:")
     configure_logging("warning", json=settings.log_json)
     tweaks = msgspec.json.decode(args.tweaks) if args.tweaks else None
     if tweaks is not None and not isinstance(tweaks, dict):
@@ -75,7 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     async def go() -> bytes | str:
         async with open_services(settings) as services:
-            record = record_from_document(load_document(content))
+            record = file_record(load_document(content))
             await services.flows.upsert(record)
             request = RunRequest(
                 input_value=args.input,
@@ -95,6 +95,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(out + b"\n")
     else:
         print(out)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from flowserve.bootstrap import migrate
+
+    settings = _settings(args)
+    configure_logging("warning", json=settings.log_json)
+    applied = asyncio.run(migrate(settings))
+    target = "PostgreSQL" if settings.database_url else f"SQLite {settings.sqlite_path}"
+    if not applied:
+        print(f"{target}: schema up to date")
+    for name in applied:
+        print(f"{target}: applied {name}")
     return 0
 
 
@@ -120,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--session-id")
     run.add_argument("--json", action="store_true", help="print the full Langflow-shaped result")
     run.set_defaults(func=cmd_run)
+
+    migrate = sub.add_parser("migrate", help="apply pending database migrations")
+    migrate.set_defaults(func=cmd_migrate)
     return parser
 
 

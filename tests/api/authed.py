@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,9 +23,14 @@ PROMPT_ECHO = "3f1c2a9e-7b7d-4c1e-9a51-2d8f6b0c4e11"
 ADMIN = {"x-api-key": BOOTSTRAP_KEY}
 
 
-def auth_settings(flows_dir: object, **changes: Any) -> Settings:
+def auth_settings(flows_dir: Path, **changes: Any) -> Settings:
+    """Auth on, the bootstrap key set, keys in a SQLite file beside the test's flows."""
     return Settings(
-        flows_dir=str(flows_dir), auth="on", api_key=BOOTSTRAP_KEY, log_level="warning"
+        flows_dir=str(flows_dir),
+        auth="on",
+        api_key=BOOTSTRAP_KEY,
+        log_level="warning",
+        sqlite_path=str(flows_dir.parent / "flowserve.db"),
     ).replace(**changes)
 
 

@@ -357,14 +357,14 @@ async def test_webhook_auth_can_be_turned_off_for_every_flow(
 
 
 async def test_server_refuses_to_start_without_any_key(flows_dir: Path) -> None:
-    app = create_app(Settings(flows_dir=str(flows_dir), auth="on", log_level="warning"))
+    app = create_app(auth_settings(flows_dir, api_key=""))
     with pytest.raises(SettingsError, match="FLOWSERVE_API_KEY"):
         async with app.router.lifespan_context(app):
             pass
 
 
 async def test_server_starts_open_when_auth_is_off_explicitly(flows_dir: Path) -> None:
-    app = create_app(Settings(flows_dir=str(flows_dir), auth="off", log_level="warning"))
+    app = create_app(auth_settings(flows_dir, api_key="", auth="off"))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:

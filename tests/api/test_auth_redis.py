@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from flowserve.access import Access
 from flowserve.errors import InvalidApiKey
 from flowserve.settings import Settings
-from flowserve.store.memory import MemoryKeyStore, MemoryRateLimiter
+from flowserve.store.memory_access import MemoryKeyStore, MemoryRateLimiter
 from flowserve.store.redis_access import RedisKeyEvents, RedisRateLimiter
 from tests.api.authed import HELLO, auth_settings, authed_app
 
