@@ -46,8 +46,10 @@ class MemoryKeyStore:
     async def touch(self, key_id: str, used_at: datetime, uses: int) -> None:
         record = self._by_id.get(key_id)
         if record is not None:
+            # Usage flushes from several instances may arrive out of order.
+            latest = max(used_at, record.last_used_at or used_at)
             self._by_id[key_id] = msgspec.structs.replace(
-                record, last_used_at=used_at, total_uses=record.total_uses + uses
+                record, last_used_at=latest, total_uses=record.total_uses + uses
             )
 
     async def count_usable(self, now: datetime) -> int:
