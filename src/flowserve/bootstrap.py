@@ -113,7 +113,7 @@ async def _open_runtime(
 ) -> AsyncIterator[Services]:
     async with (
         httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False) as http,
-        _access_backends(settings) as (limiter, key_events),
+        access_backends(settings) as (limiter, key_events),
     ):
         runner = Runner(
             flows=flows,
@@ -158,7 +158,7 @@ def open_key_store(flows: FlowStore) -> KeyStore:
 
 
 @asynccontextmanager
-async def _access_backends(
+async def access_backends(
     settings: Settings,
 ) -> AsyncIterator[tuple[RateLimiter, KeyEvents | None]]:
     """Rate limits and revocation news: shared through Redis when configured."""

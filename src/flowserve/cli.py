@@ -29,6 +29,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args, host=args.host, port=args.port, workers=args.workers, flows_dir=args.flows_dir
     )
     configure_logging(settings.log_level, json=settings.log_json)
+    if settings.auth == "on" and not settings.api_key:
+        from flowserve.cli_keys import require_a_key
+
+        require_a_key(settings)  # a clear error now rather than a failed startup later
     config = {
         "host": settings.host,
         "port": settings.port,
@@ -137,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="apply pending database migrations")
     migrate.set_defaults(func=cmd_migrate)
+
+    from flowserve import cli_keys
+
+    cli_keys.register(sub, _settings)
     return parser
 
 
