@@ -169,7 +169,7 @@ async def access_backends(
 
     async with connect(settings.redis_url) as client:
         yield (
-            RedisRateLimiter(client, settings.redis_prefix),
+            RedisRateLimiter(client, settings.redis_prefix, MemoryRateLimiter()),
             RedisKeyEvents(client, settings.redis_prefix),
         )
 

@@ -58,7 +58,7 @@ async def test_redis_window_starts_once_and_reports_its_remaining_time(
 ) -> None:
     client = aioredis.Redis.from_url(REDIS_URL)
     try:
-        limiter = RedisRateLimiter(client, redis_prefix)
+        limiter = RedisRateLimiter(client, redis_prefix, MemoryRateLimiter())
         assert await limiter.hit("ip:1.2.3.4", 2, 30.0) == 0
         assert await limiter.hit("ip:1.2.3.4", 2, 30.0) == 0
         wait = await limiter.hit("ip:1.2.3.4", 2, 30.0)
@@ -76,6 +76,17 @@ async def accepts(access: Access, key: str) -> bool:
     except InvalidApiKey:
         return False
     return True
+
+
+async def test_limits_fall_back_to_this_instance_while_redis_is_down() -> None:
+    # Nothing listens on port 1: every Redis call fails at once.
+    client = aioredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
+    try:
+        limiter = RedisRateLimiter(client, "unused:", MemoryRateLimiter())
+        assert await limiter.hit("key:k", 1, 30.0) == 0
+        assert await limiter.hit("key:k", 1, 30.0) > 0
+    finally:
+        await client.aclose()
 
 
 async def test_revocation_reaches_another_instances_cache(redis_prefix: str) -> None:

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
-from flowserve.errors import Unavailable
+from flowserve.store.base import RateLimiter
 
 log = structlog.get_logger(__name__)
 
@@ -44,18 +44,30 @@ return 0
 
 
 class RedisRateLimiter:
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    """Fixed windows in Redis. While Redis is unreachable, each instance counts on its
+    own (``fallback``) rather than refusing every request: a limit is a guard
+    against abuse, not a reason to go down with the cache."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str, fallback: RateLimiter) -> None:
         self._client = client
         self._prefix = prefix
         self._script = client.register_script(_HIT)
+        self._fallback = fallback
+        self._degraded = False
 
     async def hit(self, bucket: str, limit: int, window: float) -> float:
         key = self._prefix + RATE_KEY.format(bucket=bucket)
         window_ms = max(1, math.ceil(window * 1000))
         try:
             wait_ms = await cast(Any, self._script(keys=[key], args=[window_ms, limit]))
-        except RedisError as exc:
-            raise Unavailable(f"Rate limiter unavailable: {type(exc).__name__}") from exc
+        except (RedisError, OSError) as exc:
+            if not self._degraded:
+                self._degraded = True
+                log.warning("rate_limits_local_only", error=type(exc).__name__)
+            return await self._fallback.hit(bucket, limit, window)
+        if self._degraded:
+            self._degraded = False
+            log.info("rate_limits_shared_again")
         return int(wait_ms) / 1000.0
 
 

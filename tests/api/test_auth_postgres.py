@@ -1,0 +1,92 @@
+"""Keys in PostgreSQL, news through Redis: two instances behave as one service."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from tests.api.authed import ADMIN, HELLO, AuthedApp, auth_settings, authed_app
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+async def postgres_dsn() -> AsyncIterator[str]:
+    name = f"flowserve_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    prefix = f"flowserve_test_{uuid.uuid4().hex}:"
+    yield prefix
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+async def runs(app: AuthedApp, key: str) -> int:
+    response = await app.client.post(f"/api/v1/run/{HELLO}", json={}, headers={"x-api-key": key})
+    return response.status_code
+
+
+async def test_key_made_on_one_instance_works_and_dies_on_the_other(
+    flows_dir: Path, postgres_dsn: str, redis_prefix: str
+) -> None:
+    # A cache TTL of an hour: only the Redis announcement can end the key's life early.
+    settings = auth_settings(
+        flows_dir,
+        database_url=postgres_dsn,
+        redis_url=REDIS_URL,
+        redis_prefix=redis_prefix,
+        key_cache_ttl=3600.0,
+    )
+    async with authed_app(settings) as first, authed_app(settings) as second:
+        created = await first.create_key(name="shared", scopes=["execute"])
+        key = created["api_key"]
+        assert await runs(second, key) == 200  # unknown keys are not cached: no wait
+        assert await runs(first, key) == 200
+        listed = await second.client.get("/api/v1/api_key/", headers=ADMIN)
+        assert [k["name"] for k in listed.json()["api_keys"]] == ["shared"]
+        deleted = await first.client.delete(f"/api/v1/api_key/{created['id']}", headers=ADMIN)
+        assert deleted.status_code == 200
+        assert await runs(first, key) == 401
+        for _ in range(500):  # the announcement travels through Redis: allow it a moment
+            if await runs(second, key) == 401:
+                break
+            await asyncio.sleep(0.01)
+        refused = await second.client.post(
+            f"/api/v1/run/{HELLO}", json={}, headers={"x-api-key": key}
+        )
+        assert refused.status_code == 401
+        assert "revoked" in refused.json()["detail"]
+
+
+async def test_usage_reaches_the_database(flows_dir: Path, postgres_dsn: str) -> None:
+    settings = auth_settings(flows_dir, database_url=postgres_dsn)
+    async with authed_app(settings) as app:
+        created = await app.create_key(name="counted", scopes=["execute"])
+        for _ in range(3):
+            assert await runs(app, created["api_key"]) == 200
+    # A fresh instance reads what the first one wrote when it shut down.
+    async with authed_app(settings) as app:
+        (listed,) = (await app.client.get("/api/v1/api_key/", headers=ADMIN)).json()["api_keys"]
+        assert listed["total_uses"] == 3
+        assert listed["last_used_at"] is not None
