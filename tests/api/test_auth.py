@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from flowserve.api.auth import guard
+from flowserve.api.auth import guard, may_touch
 from flowserve.api.errors import EXCEPTION_HANDLERS
 from flowserve.api.spec import Operation
 from flowserve.app import create_app
@@ -375,3 +375,26 @@ async def test_server_starts_open_when_auth_is_off_explicitly(flows_dir: Path) -
 def test_langflow_api_key_is_an_alias_for_the_bootstrap_key() -> None:
     settings = Settings.from_mapping({"LANGFLOW_API_KEY": "fs_from_langflow"})
     assert settings.api_key == "fs_from_langflow"
+
+
+async def test_handlers_can_ask_which_flows_the_caller_may_touch(
+    settings: Settings, flows_dir: Path
+) -> None:
+    async def visible(request: Request) -> Response:
+        flows = request.app.state.services.flows
+        records = [await flows.get(ref) for ref in (HELLO, PROMPT_ECHO)]
+        return JSONResponse([r.id for r in records if r is not None and may_touch(request, r)])
+
+    op = Operation("GET", "/api/v1/visible", visible, "Visible flows", scope="read", tag="t")
+    app = Starlette(routes=[Route(op.path, guard(op))], exception_handlers=EXCEPTION_HANDLERS)
+    async with open_services(settings) as services:
+        app.state.services = services
+        _, restricted = await services.access.create_key(
+            name="one", scopes=["read"], flows=["prompt-echo"]
+        )
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            one = await client.get(op.path, headers={"x-api-key": restricted})
+            every = await client.get(op.path, headers=ADMIN)
+    assert one.json() == [PROMPT_ECHO]
+    assert every.json() == [HELLO, PROMPT_ECHO]

@@ -56,6 +56,18 @@ def presented_key(request: Request) -> str | None:
     return None
 
 
+def principal(request: Request) -> Principal:
+    """Who is calling; anonymous on routes the guard does not wrap (``public`` ones)."""
+    found: Principal = getattr(request.state, "principal", ANONYMOUS)
+    return found
+
+
+def may_touch(request: Request, record: FlowRecord) -> bool:
+    """Whether the caller's key may see or use ``record``: for handlers that pick flows
+    from a body or list them (flow listings, batch deletes, MCP tool calls)."""
+    return principal(request).allows_flow(record.id, record.endpoint_name)
+
+
 def flow_param(path: str) -> str | None:
     """The path parameter naming a flow (``{flow}``, ``{flow_id}``, ``{flow_id_or_name}``)."""
     match = _FLOW_PARAM.search(path)
