@@ -126,6 +126,9 @@ class Access:
     ) -> None:
         self.enabled = settings.auth == "on"
         self.webhook_auth = settings.webhook_auth
+        self.open_webhooks = frozenset(
+            name.strip() for name in settings.open_webhooks.split(",") if name.strip()
+        )
         self.keys = keys
         self._limiter = limiter
         self._events = events

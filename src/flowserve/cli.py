@@ -116,6 +116,32 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """Upsert the flow files of a directory into the configured store (idempotent)."""
+    from flowserve.bootstrap import import_flows, open_services
+
+    settings = _settings(args, flows_dir="")
+    configure_logging("warning", json=settings.log_json)
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        raise FlowserveError(f"{directory} is not a directory")
+
+    async def go() -> int:
+        async with open_services(settings) as services:
+            report = await import_flows(services.catalog, directory)
+        for label, ids in (
+            ("created", report.created),
+            ("updated", report.updated),
+            ("unchanged", report.unchanged),
+        ):
+            print(f"{label}: {len(ids)}")
+        for path, detail in report.rejected.items():
+            print(f"rejected {path}: {detail}", file=sys.stderr)
+        return 1 if report.rejected else 0
+
+    return asyncio.run(go())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flowserve", description=__doc__)
     parser.add_argument("--version", action="version", version=f"flowserve {__version__}")
@@ -141,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="apply pending database migrations")
     migrate.set_defaults(func=cmd_migrate)
+
+    imp = sub.add_parser("import", help="upsert every flow JSON of DIR by id (idempotent)")
+    imp.add_argument("directory", metavar="DIR")
+    imp.set_defaults(func=cmd_import)
 
     from flowserve import cli_keys
 

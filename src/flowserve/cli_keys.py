@@ -13,7 +13,7 @@ import asyncio
 import re
 import sys
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -48,17 +48,19 @@ def parse_time(text: str) -> datetime:
 async def open_access(settings: Settings) -> AsyncIterator[Access]:
     from flowserve.bootstrap import access_backends, open_flow_store, open_key_store
 
-    flows = await open_flow_store(settings)
-    try:
-        async with access_backends(settings) as (limiter, events):
-            # Revocations are announced, so running servers drop the key at once.
-            access = Access(settings, open_key_store(flows), limiter, events)
-            try:
-                yield access
-            finally:
-                await access.aclose()
-    finally:
-        await flows.close()
+    async with AsyncExitStack() as stack:
+        flows = await open_flow_store(settings)
+        stack.push_async_callback(flows.close)
+        client = None
+        if settings.redis_url:
+            from flowserve.store.redis import connect
+
+            client = connect(settings.redis_url)
+            stack.push_async_callback(client.aclose)
+        # Revocations are announced, so running servers drop the key at once.
+        access = Access(settings, open_key_store(flows), *access_backends(settings, client))
+        stack.push_async_callback(access.aclose)
+        yield access
 
 
 def require_a_key(settings: Settings) -> None:

@@ -51,6 +51,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     sqlite_path: str = "flowserve.db"
     migrate_on_start: bool = True
     session_ttl: Positive = 1800
+    # Seconds between checks that cached compiled flows are still current (a missed
+    # change announcement is caught within this time).
+    flow_cache_check: Seconds = 2.0
 
     # Access control
     api_key: str = ""
@@ -60,6 +63,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     key_cache_ttl: Seconds = 5.0
     # Langflow's webhook_auth_enable: webhooks need an execute key unless a flow opts out.
     webhook_auth: bool = True
+    # Flows (ids or endpoint names, comma-separated) whose webhooks need no key: the
+    # per-flow opt-out, kept in the operator's hands rather than in editable flows.
+    open_webhooks: str = ""
     # Requests per window; 0 disables. Per key for every authenticated call, per
     # client IP for anonymous runs of PUBLIC flows.
     rate_limit_window: Seconds = 60.0

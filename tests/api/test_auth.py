@@ -34,6 +34,7 @@ from tests.api.authed import (
 from tests.conftest import FLOWS
 
 PUBLIC_FLOW = "7d0c1f8e-5b0e-4a52-9d35-6a8f3e2b1c40"
+OPEN_HOOK = "1c8b2e65-4a65-4c1f-9b4f-8d2e3f4a5b6c"
 
 
 def write_public_flow(flows_dir: Path) -> None:
@@ -306,14 +307,14 @@ async def webhook_client(
     settings: Settings, flows_dir: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The auth guard around a webhook route, as the webhook module declares one."""
-    # Any runnable flow will do: the guard only reads the flow's webhook_auth field.
+    # Any runnable flow will do: the guard decides before the handler runs.
     hook = json.loads((FLOWS / "hello-world.json").read_text())
     hook.update(id="0b9a1d54-3f54-4b0e-8a3e-7c1d2e3f4a5b", endpoint_name="closed-hook")
     (flows_dir / "closed-hook.json").write_text(json.dumps(hook))
-    hook.update(id="1c8b2e65-4a65-4c1f-9b4f-8d2e3f4a5b6c", endpoint_name="open-hook")
-    hook["webhook_auth"] = False
+    hook.update(id=OPEN_HOOK, endpoint_name="open-hook")
     (flows_dir / "open-hook.json").write_text(json.dumps(hook))
-    webhook_settings = settings.replace(**getattr(request, "param", {}))
+    changes = {"open_webhooks": "open-hook, some-other-flow", **getattr(request, "param", {})}
+    webhook_settings = settings.replace(**changes)
     op = Operation(
         "POST",
         "/api/v1/webhook/{flow_id_or_name}",
@@ -340,10 +341,12 @@ async def test_webhook_needs_an_execute_key_by_default(webhook_client: httpx.Asy
     assert response.status_code == 200
 
 
-async def test_flow_may_opt_its_webhook_out_of_auth(webhook_client: httpx.AsyncClient) -> None:
-    response = await webhook_client.post("/api/v1/webhook/open-hook", json={})
-    assert response.status_code == 200
-    assert response.json() == {"principal": "anonymous"}
+async def test_listed_flows_webhooks_need_no_key(webhook_client: httpx.AsyncClient) -> None:
+    # Listed by endpoint name, called by name and by id.
+    for ref in ("open-hook", OPEN_HOOK):
+        response = await webhook_client.post(f"/api/v1/webhook/{ref}", json={})
+        assert response.status_code == 200
+        assert response.json() == {"principal": "anonymous"}
 
 
 @pytest.mark.parametrize("webhook_client", [{"webhook_auth": False}], indirect=True)
@@ -377,6 +380,21 @@ def test_langflow_api_key_is_an_alias_for_the_bootstrap_key() -> None:
     assert settings.api_key == "fs_from_langflow"
 
 
+async def test_restricted_key_cannot_reach_routes_spanning_every_flow(
+    authed: AuthedApp,
+) -> None:
+    key = (await authed.create_key(name="one flow", scopes=["read"], flows=[HELLO]))["api_key"]
+    response = await authed.client.get("/api/v1/flows/", headers={"x-api-key": key})
+    assert response.status_code == 403
+    assert "restricted to some flows" in response.json()["detail"]
+    assert (
+        await authed.client.get(f"/api/v1/flows/{HELLO}", headers={"x-api-key": key})
+    ).status_code == 200
+    assert (
+        await authed.client.get("/api/v1/config", headers={"x-api-key": key})
+    ).status_code == 200
+
+
 async def test_handlers_can_ask_which_flows_the_caller_may_touch(
     settings: Settings, flows_dir: Path
 ) -> None:
@@ -385,7 +403,9 @@ async def test_handlers_can_ask_which_flows_the_caller_may_touch(
         records = [await flows.get(ref) for ref in (HELLO, PROMPT_ECHO)]
         return JSONResponse([r.id for r in records if r is not None and may_touch(request, r)])
 
-    op = Operation("GET", "/api/v1/visible", visible, "Visible flows", scope="read", tag="t")
+    op = Operation(
+        "GET", "/api/v1/visible", visible, "Visible", scope="read", tag="t", filters_flows=True
+    )
     app = Starlette(routes=[Route(op.path, guard(op))], exception_handlers=EXCEPTION_HANDLERS)
     async with open_services(settings) as services:
         app.state.services = services

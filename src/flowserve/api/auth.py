@@ -6,11 +6,13 @@ that opens nothing is a 401; a key without the route's scope, or restricted
 to other flows, a 403. ``public`` routes are not wrapped at all. A route with
 a ``{flow...}`` path parameter may also let anonymous callers in: runs of a
 flow whose ``access_type`` is ``PUBLIC`` (rate limited per client address), and
-webhooks of a flow that opts out with ``"webhook_auth": false`` in its file
-(or of every flow when ``FLOWSERVE_WEBHOOK_AUTH=false``).
+webhooks of the flows listed in ``FLOWSERVE_OPEN_WEBHOOKS`` (ids or endpoint
+names), or of every flow when ``FLOWSERVE_WEBHOOK_AUTH=false``.
 
-The principal lands in ``request.state.principal`` for handlers that filter
-by it (a flow-restricted key listing flows sees only its own).
+A key restricted to some flows may call routes naming one of its flows,
+metadata routes, and routes whose ``Operation.filters_flows`` says the handler
+filters by the caller (``may_touch``); any other route spans every flow and
+answers 403. The principal lands in ``request.state.principal``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ _MISSING = (
     "An API key is required: send it in the x-api-key header, the x-api-key query "
     "parameter, or as Authorization: Bearer <key>"
 )
+_SPANS_FLOWS = (
+    "This API key is restricted to some flows; this endpoint reaches every flow. "
+    "Use a route that names one flow, or an unrestricted key"
+)
+# Routes about the server rather than any flow: open to flow-restricted keys.
+_FLOWLESS_TAGS = frozenset({"meta", "health", "docs"})
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="flowserve"'}
 
 
@@ -89,6 +97,7 @@ def guard(op: Operation) -> Endpoint:
     scope = op.scope
     param = flow_param(op.path)
     kind = anonymous_kind(op) if param is not None else None
+    spans_flows = param is None and not op.filters_flows and op.tag not in _FLOWLESS_TAGS
 
     async def guarded(request: Request) -> Response:
         access: Access = request.app.state.services.access
@@ -108,8 +117,11 @@ def guard(op: Operation) -> Endpoint:
             raise MissingApiKey(_MISSING, headers=_CHALLENGE)
         principal = await access.authenticate(key)
         _check_scope(principal, scope)
-        if principal.flows is not None and ref is not None:
-            await _check_flow(request, principal, ref)
+        if principal.flows is not None:
+            if ref is not None:
+                await _check_flow(request, principal, ref)
+            elif spans_flows:
+                raise FlowNotAllowed(_SPANS_FLOWS)
         await access.limit_key(principal)
         request.state.principal = principal
         return await endpoint(request)
@@ -142,13 +154,13 @@ async def _check_flow(request: Request, principal: Principal, ref: str) -> None:
 
 
 async def _anonymous_allowed(request: Request, access: Access, kind: Anonymous, ref: str) -> bool:
-    if kind == "webhook" and not access.webhook_auth:
+    if kind == "webhook" and (not access.webhook_auth or ref in access.open_webhooks):
         return True
     record = await _flow(request, ref)
     if record is None:
         return False
     if kind == "webhook":
-        return record.data.get("webhook_auth") is False
+        return not access.open_webhooks.isdisjoint((record.id, record.endpoint_name))
     if record.access_type != "PUBLIC":
         return False
     client = request.scope.get("client")

@@ -8,7 +8,7 @@ import swagger_ui_bundle
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from flowserve.api import docs, keys, meta, run
+from flowserve.api import docs, flows, keys, meta, projects, run, sessions
 from flowserve.api.auth import guard
 from flowserve.api.spec import Operation
 
@@ -16,6 +16,9 @@ OPERATIONS: list[Operation] = [
     *run.OPERATIONS,
     *meta.OPERATIONS,
     *docs.OPERATIONS,
+    *flows.OPERATIONS,
+    *projects.OPERATIONS,
+    *sessions.OPERATIONS,
     *keys.OPERATIONS,
 ]
 

@@ -128,6 +128,7 @@ _FLOW_COLUMNS = (
     "id::text AS id, name, description, endpoint_name, data, access_type, webhook, mcp_enabled,"
     " session_ttl, folder_id::text AS folder_id, version, created_at, updated_at"
 )
+_ORDER = 'lower(name) COLLATE "C", name COLLATE "C", id'
 _PROJECT_COLUMNS = (
     "id::text AS id, name, description, parent_id::text AS parent_id, created_at, updated_at"
 )
@@ -243,7 +244,7 @@ class PostgresFlowStore:
         return _flow(row) if row is not None else None
 
     async def get_many(self, ids: builtins.list[str]) -> builtins.list[FlowRecord]:
-        sql = f"SELECT {_FLOW_COLUMNS} FROM flows WHERE id = ANY($1::uuid[]) ORDER BY name, id"
+        sql = f"SELECT {_FLOW_COLUMNS} FROM flows WHERE id = ANY($1::uuid[]) ORDER BY {_ORDER}"
         rows = await self._run(lambda c: c.fetch(sql, _uuids(ids)))
         return [_flow(r) for r in rows]
 
@@ -254,7 +255,7 @@ class PostgresFlowStore:
         n = len(args)
         sql = (
             f"SELECT {_FLOW_COLUMNS} FROM flows{clause}"
-            f" ORDER BY name, id LIMIT ${n + 1} OFFSET ${n + 2}"
+            f" ORDER BY {_ORDER} LIMIT ${n + 1} OFFSET ${n + 2}"
         )
         rows = await self._run(lambda c: c.fetch(sql, *args, limit, offset))
         return [_flow(r) for r in rows]
@@ -303,7 +304,7 @@ class PostgresFlowStore:
         return {r[0]: r[1] for r in rows}
 
     async def list_projects(self) -> builtins.list[ProjectRecord]:
-        sql = f"SELECT {_PROJECT_COLUMNS} FROM projects ORDER BY name, id"
+        sql = f"SELECT {_PROJECT_COLUMNS} FROM projects ORDER BY {_ORDER}"
         return [_project(r) for r in await self._run(lambda c: c.fetch(sql))]
 
     async def get_project(self, project_id: str) -> ProjectRecord | None:

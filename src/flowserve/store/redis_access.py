@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -128,12 +127,3 @@ class RedisKeyEvents:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-
-
-@asynccontextmanager
-async def connect(url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(url)
-    try:
-        yield client
-    finally:
-        await client.aclose()

@@ -28,6 +28,7 @@ _FLOW_COLUMNS = (
     "id, name, description, endpoint_name, data, access_type, webhook, mcp_enabled,"
     " session_ttl, folder_id, version, created_at, updated_at"
 )
+_ORDER = "lower(name), name, id"
 _PROJECT_COLUMNS = "id, name, description, parent_id, created_at, updated_at"
 
 
@@ -219,7 +220,7 @@ class SqliteFlowStore:
 
     async def get_many(self, ids: builtins.list[str]) -> builtins.list[FlowRecord]:
         wanted = _uuids(ids)
-        sql = f"SELECT {_FLOW_COLUMNS} FROM flows WHERE id IN ({_marks(wanted)}) ORDER BY name, id"
+        sql = f"SELECT {_FLOW_COLUMNS} FROM flows WHERE id IN ({_marks(wanted)}) ORDER BY {_ORDER}"
         rows = await self.call(lambda c: c.execute(sql, wanted).fetchall())
         return [_flow(r) for r in rows]
 
@@ -227,7 +228,7 @@ class SqliteFlowStore:
         self, *, limit: int = 50, offset: int = 0, where: FlowFilter | None = None
     ) -> builtins.list[FlowRecord]:
         clause, args = _where(where)
-        sql = f"SELECT {_FLOW_COLUMNS} FROM flows{clause} ORDER BY name, id LIMIT ? OFFSET ?"
+        sql = f"SELECT {_FLOW_COLUMNS} FROM flows{clause} ORDER BY {_ORDER} LIMIT ? OFFSET ?"
         rows = await self.call(lambda c: c.execute(sql, [*args, limit, offset]).fetchall())
         return [_flow(r) for r in rows]
 
@@ -291,7 +292,7 @@ class SqliteFlowStore:
         return {r[0]: r[1] for r in rows}
 
     async def list_projects(self) -> builtins.list[ProjectRecord]:
-        sql = f"SELECT {_PROJECT_COLUMNS} FROM projects ORDER BY name, id"
+        sql = f"SELECT {_PROJECT_COLUMNS} FROM projects ORDER BY {_ORDER}"
         return [_project(r) for r in await self.call(lambda c: c.execute(sql).fetchall())]
 
     async def get_project(self, project_id: str) -> ProjectRecord | None:
