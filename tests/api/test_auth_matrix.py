@@ -29,6 +29,7 @@ from tests.api.authed import (
     auth_settings,
     authed_app,
 )
+from tests.conftest import TEST_REDIS_URL
 
 SCOPES = ("read", "execute", "write", "admin")
 SCENARIOS = (
@@ -44,9 +45,17 @@ SCENARIOS = (
 _PARAM = re.compile(r"\{([a-zA-Z_]+)(?::[^}]*)?\}")
 
 
-@pytest.fixture
-def settings(flows_dir: Path) -> Settings:
-    return auth_settings(flows_dir)
+@pytest.fixture(params=["embedded", "postgres"])
+def settings(request: pytest.FixtureRequest, flows_dir: Path) -> Settings:
+    """Keys in SQLite with in-process limits, or in PostgreSQL with Redis."""
+    embedded = auth_settings(flows_dir)
+    if request.param == "embedded":
+        return embedded
+    return embedded.replace(
+        database_url=request.getfixturevalue("clean_pg"),
+        redis_url=TEST_REDIS_URL,
+        redis_prefix=request.getfixturevalue("redis_prefix"),
+    )
 
 
 @pytest.fixture

@@ -3,43 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
-import pytest
-import redis.asyncio as aioredis
-
 from tests.api.authed import ADMIN, HELLO, AuthedApp, auth_settings, authed_app
-
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-async def postgres_dsn() -> AsyncIterator[str]:
-    name = f"flowserve_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    prefix = f"flowserve_test_{uuid.uuid4().hex}:"
-    yield prefix
-    client = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+from tests.conftest import TEST_REDIS_URL as REDIS_URL
 
 
 async def runs(app: AuthedApp, key: str) -> int:
@@ -48,12 +15,12 @@ async def runs(app: AuthedApp, key: str) -> int:
 
 
 async def test_key_made_on_one_instance_works_and_dies_on_the_other(
-    flows_dir: Path, postgres_dsn: str, redis_prefix: str
+    flows_dir: Path, clean_pg: str, redis_prefix: str
 ) -> None:
     # A cache TTL of an hour: only the Redis announcement can end the key's life early.
     settings = auth_settings(
         flows_dir,
-        database_url=postgres_dsn,
+        database_url=clean_pg,
         redis_url=REDIS_URL,
         redis_prefix=redis_prefix,
         key_cache_ttl=3600.0,
@@ -79,8 +46,8 @@ async def test_key_made_on_one_instance_works_and_dies_on_the_other(
         assert "revoked" in refused.json()["detail"]
 
 
-async def test_usage_reaches_the_database(flows_dir: Path, postgres_dsn: str) -> None:
-    settings = auth_settings(flows_dir, database_url=postgres_dsn)
+async def test_usage_reaches_the_database(flows_dir: Path, clean_pg: str) -> None:
+    settings = auth_settings(flows_dir, database_url=clean_pg)
     async with authed_app(settings) as app:
         created = await app.create_key(name="counted", scopes=["execute"])
         for _ in range(3):

@@ -4,8 +4,6 @@ for all of them, and a revocation that reaches every instance's key cache."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,22 +15,7 @@ from flowserve.settings import Settings
 from flowserve.store.memory_access import MemoryKeyStore, MemoryRateLimiter
 from flowserve.store.redis_access import RedisKeyEvents, RedisRateLimiter
 from tests.api.authed import HELLO, auth_settings, authed_app
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    """A key prefix of this test's own; only its keys are deleted afterwards."""
-    prefix = f"flowserve_test_{uuid.uuid4().hex}:"
-    yield prefix
-    client = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+from tests.conftest import TEST_REDIS_URL as REDIS_URL
 
 
 async def test_rate_limit_is_shared_by_every_instance(flows_dir: Path, redis_prefix: str) -> None:

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from flowserve.access import generate_key, hash_key
@@ -18,39 +17,28 @@ from flowserve.store.postgres_keys import PostgresKeyStore
 from flowserve.store.sqlite import SqliteFlowStore
 from flowserve.store.sqlite_keys import SqliteKeyStore
 
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-@pytest.fixture(scope="module")
-async def postgres_dsn() -> AsyncIterator[str]:
-    """A database of this module's own, dropped afterwards."""
-    name = f"flowserve_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
-async def keys(
-    request: pytest.FixtureRequest, tmp_path: Path, postgres_dsn: str
-) -> AsyncIterator[KeyStore]:
-    if request.param == "memory":
+def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """The backend's name, and for PostgreSQL a clean database's DSN."""
+    dsn = request.getfixturevalue("clean_pg") if request.param == "postgres" else ""
+    return request.param, dsn
+
+
+@pytest.fixture
+async def keys(backend: tuple[str, str], tmp_path: Path) -> AsyncIterator[KeyStore]:
+    name, dsn = backend
+    if name == "memory":
         yield MemoryKeyStore()
-    elif request.param == "sqlite":
+    elif name == "sqlite":
         flows = await SqliteFlowStore.open(str(tmp_path / "keys.db"))
         try:
             yield SqliteKeyStore(flows)
         finally:
             await flows.close()
     else:
-        pg = await PostgresFlowStore.open(postgres_dsn)
+        pg = await PostgresFlowStore.open(dsn)
         try:
-            async with pg.pool.acquire() as conn:
-                await conn.execute("TRUNCATE api_keys")
             yield PostgresKeyStore(pg.pool)
         finally:
             await pg.close()
