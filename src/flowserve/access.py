@@ -24,7 +24,7 @@ import math
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -33,8 +33,10 @@ import structlog
 from flowserve.errors import (
     ApiKeyNotFound,
     FlowserveError,
+    InsufficientScope,
     Invalid,
     InvalidApiKey,
+    MissingApiKey,
     RateLimited,
 )
 from flowserve.settings import Settings, SettingsError
@@ -43,6 +45,10 @@ from flowserve.store.base import KeyEvents, KeyRecord, KeyStore, RateLimiter
 log = structlog.get_logger(__name__)
 
 SCOPES = ("read", "execute", "write", "admin")
+MISSING_KEY = (
+    "An API key is required: send it in the x-api-key header, the x-api-key query "
+    "parameter, or as Authorization: Bearer <key>"
+)
 KEY_PREFIX = "fs_"
 VISIBLE_PREFIX_LENGTH = 8
 TOUCH_INTERVAL = 60.0
@@ -81,6 +87,18 @@ class Principal:
 
     def allows_flow(self, *refs: str | None) -> bool:
         return self.flows is None or any(ref in self.flows for ref in refs if ref)
+
+    @property
+    def id(self) -> str:
+        """A stable name for logs and sessions (the key's id, never the key)."""
+        return self.key_id or self.name
+
+    def require(self, scope: str) -> None:
+        if not self.allows(scope):
+            held = ", ".join(sorted(self.scopes)) or "none"
+            raise InsufficientScope(
+                f"This API key lacks the '{scope}' scope this endpoint requires (it has: {held})"
+            )
 
 
 ANONYMOUS = Principal(None, "anonymous", frozenset())
@@ -194,6 +212,19 @@ class Access:
             raise InvalidApiKey(f"This API key expired at {record.expires_at.isoformat()}")
         self._count_use(record.id)
         return cached.principal
+
+    async def authenticate_headers(self, headers: Mapping[str, str]) -> Principal:
+        """The caller named by lowercase request headers (``x-api-key`` or Bearer), for
+        transports that authenticate outside the route guard (MCP sessions)."""
+        if not self.enabled:
+            return UNRESTRICTED
+        key = headers.get("x-api-key", "").strip()
+        if not key:
+            scheme, _, token = headers.get("authorization", "").partition(" ")
+            key = token.strip() if scheme.lower() == "bearer" else ""
+        if not key:
+            raise MissingApiKey(MISSING_KEY)
+        return await self.authenticate(key)
 
     async def _load(self, digest: str) -> _Cached | None:
         # One store query per digest at a time, however many requests wait on it.

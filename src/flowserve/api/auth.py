@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
-from flowserve.access import ANONYMOUS, UNRESTRICTED, Access, Principal
+from flowserve.access import ANONYMOUS, MISSING_KEY, UNRESTRICTED, Access, Principal
 from flowserve.api.spec import Endpoint, Operation
 from flowserve.errors import FlowNotAllowed, InsufficientScope, MissingApiKey
 from flowserve.store.base import FlowRecord
@@ -33,10 +33,6 @@ Anonymous = Literal["public_flow", "webhook"]
 
 _FLOW_PARAM = re.compile(r"\{(flow[a-z_]*)(?::[^}]*)?\}")
 _BEARER = b"bearer "
-_MISSING = (
-    "An API key is required: send it in the x-api-key header, the x-api-key query "
-    "parameter, or as Authorization: Bearer <key>"
-)
 _SPANS_FLOWS = (
     "This API key is restricted to some flows; this endpoint reaches every flow. "
     "Use a route that names one flow, or an unrestricted key"
@@ -114,7 +110,7 @@ def guard(op: Operation) -> Endpoint:
             ):
                 request.state.principal = ANONYMOUS
                 return await endpoint(request)
-            raise MissingApiKey(_MISSING, headers=_CHALLENGE)
+            raise MissingApiKey(MISSING_KEY, headers=_CHALLENGE)
         principal = await access.authenticate(key)
         _check_scope(principal, scope)
         if principal.flows is not None:
@@ -132,11 +128,7 @@ def guard(op: Operation) -> Endpoint:
 
 
 def _check_scope(principal: Principal, scope: str) -> None:
-    if not principal.allows(scope):
-        held = ", ".join(sorted(principal.scopes)) or "none"
-        raise InsufficientScope(
-            f"This API key lacks the '{scope}' scope this endpoint requires (it has: {held})"
-        )
+    principal.require(scope)
     if scope == "admin" and principal.flows is not None:
         # A flow-restricted admin key could otherwise mint itself an unrestricted one.
         raise InsufficientScope("A key restricted to some flows cannot manage keys or settings")
