@@ -155,6 +155,7 @@ class Access:
         self._window = settings.rate_limit_window
         self._per_key = settings.rate_limit_per_key
         self._per_ip = settings.rate_limit_per_ip
+        self._lookups_per_ip = settings.rate_limit_key_lookups
         self._bootstrap = hash_key(settings.api_key) if settings.api_key else None
         self._cache: dict[str, _Cached] = {}
         self._inflight: dict[str, asyncio.Future[KeyRecord | None]] = {}
@@ -193,8 +194,12 @@ class Access:
 
     # -- verification (the hot path) -------------------------------------
 
-    async def authenticate(self, presented: str) -> Principal:
-        """The principal for a presented key; ``InvalidApiKey`` when it opens nothing."""
+    async def authenticate(self, presented: str, client: str | None = None) -> Principal:
+        """The principal for a presented key; ``InvalidApiKey`` when it opens nothing.
+
+        A key not in the cache costs a store query; ``client`` (the caller's address)
+        bounds how many of those one address may cause, so a flood of made-up keys
+        cannot hammer the database."""
         digest = hash_key(presented)
         # Lookups below go by digest; comparing digests in constant time on top
         # keeps even the bootstrap check free of a timing signal.
@@ -202,6 +207,8 @@ class Access:
             return BOOTSTRAP
         cached = self._cache.get(digest)
         if cached is None or cached.until <= self._clock():
+            if client is not None and self._lookups_per_ip:
+                await self._hit(f"lookup:{client}", self._lookups_per_ip, "client address")
             cached = await self._load(digest)
         if cached is None or not hmac.compare_digest(cached.record.key_hash, digest):
             raise InvalidApiKey("Invalid API key")

@@ -71,6 +71,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     rate_limit_window: Seconds = 60.0
     rate_limit_per_key: NonNegative = 0
     rate_limit_per_ip: NonNegative = 60
+    # Key lookups in the store (keys not yet cached, unknown ones) per client address:
+    # a guard for the database against floods of made-up keys.
+    rate_limit_key_lookups: NonNegative = 600
 
     # Limits
     max_body_bytes: Positive = 32 * 1024 * 1024

@@ -295,6 +295,23 @@ async def test_requests_are_limited_per_key(flows_dir: Path) -> None:
         assert (await run(authed, headers={"x-api-key": two})).status_code == 200
 
 
+async def test_floods_of_made_up_keys_are_limited_per_client_address(flows_dir: Path) -> None:
+    async with authed_app(auth_settings(flows_dir, rate_limit_key_lookups=3)) as authed:
+        for n in range(3):
+            response = await run(authed, headers={"x-api-key": f"fs_guess_{n}"})
+            assert response.status_code == 401
+        limited = await run(authed, headers={"x-api-key": "fs_guess_again"})
+        assert limited.status_code == 429
+        assert int(limited.headers["retry-after"]) >= 1
+
+
+async def test_cached_keys_do_not_count_as_lookups(flows_dir: Path) -> None:
+    async with authed_app(auth_settings(flows_dir, rate_limit_key_lookups=3)) as authed:
+        key = (await authed.create_key(name="busy"))["api_key"]
+        for _ in range(10):
+            assert (await run(authed, headers={"x-api-key": key})).status_code == 200
+
+
 # -- webhooks -------------------------------------------------------------------------
 
 

@@ -111,7 +111,7 @@ def guard(op: Operation) -> Endpoint:
                 request.state.principal = ANONYMOUS
                 return await endpoint(request)
             raise MissingApiKey(MISSING_KEY, headers=_CHALLENGE)
-        principal = await access.authenticate(key)
+        principal = await access.authenticate(key, _client(request))
         _check_scope(principal, scope)
         if principal.flows is not None:
             if ref is not None:
@@ -155,9 +155,14 @@ async def _anonymous_allowed(request: Request, access: Access, kind: Anonymous, 
         return not access.open_webhooks.isdisjoint((record.id, record.endpoint_name))
     if record.access_type != "PUBLIC":
         return False
-    client = request.scope.get("client")
-    await access.limit_client(client[0] if client else "unknown")
+    await access.limit_client(_client(request))
     return True
+
+
+def _client(request: Request) -> str:
+    # The proxy-corrected address (uvicorn applies FLOWSERVE_FORWARDED_ALLOW_IPS).
+    client = request.scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 async def _flow(request: Request, ref: str) -> FlowRecord | None:
