@@ -153,7 +153,7 @@ async def _listen_for_changes(services: Services, events: FlowEvents) -> None:
         return
     cache = services.runner.cache
     subscribed = asyncio.Event()
-    _start(services.tasks, events.listen(cache.forget, cache.clear, subscribed=subscribed))
+    _start(services.tasks, events.listen(cache.apply, cache.clear, subscribed=subscribed))
     # Serve only once other instances' changes can reach us (bounded: Redis may be down,
     # then the freshness check covers until the listener reconnects).
     with contextlib.suppress(TimeoutError):
@@ -208,7 +208,11 @@ async def open_flow_store(settings: Settings, *, migrate: bool | None = None) ->
     if settings.database_url:
         from flowserve.store.postgres import PostgresFlowStore
 
-        return await PostgresFlowStore.open(settings.database_url, run_migrations=run_migrations)
+        return await PostgresFlowStore.open(
+            settings.database_url,
+            run_migrations=run_migrations,
+            pool_size=settings.database_pool_size,
+        )
     from flowserve.store.sqlite import SqliteFlowStore
 
     return await SqliteFlowStore.open(settings.sqlite_path, run_migrations=run_migrations)

@@ -34,13 +34,15 @@ ACCESS_TYPES = frozenset({"PRIVATE", "PUBLIC"})
 
 
 class FlowEvents(Protocol):
-    async def publish(self, flow_ids: list[str]) -> None: ...
+    async def publish(self, changes: dict[str, int | None]) -> None:
+        """Announce flow id -> new version (None: deleted) to every instance."""
+        ...
 
 
 class LocalFlowEvents:
     """One instance only (embedded): nobody else to tell."""
 
-    async def publish(self, flow_ids: list[str]) -> None:
+    async def publish(self, changes: dict[str, int | None]) -> None:
         return None
 
 
@@ -136,12 +138,12 @@ class FlowCatalog:
 
     async def create(self, record: FlowRecord) -> FlowRecord:
         stored = await self.flows.create(await self.checked(record))
-        await self.changed([stored.id])
+        await self.changed({stored.id: stored.version})
         return stored
 
     async def upsert(self, record: FlowRecord) -> tuple[FlowRecord, bool]:
         stored, created = await self.flows.upsert(await self.checked(record))
-        await self.changed([stored.id])
+        await self.changed({stored.id: stored.version})
         return stored, created
 
     async def upsert_many(self, records: list[FlowRecord]) -> list[tuple[FlowRecord, bool]]:
@@ -158,13 +160,13 @@ class FlowCatalog:
             problems.append("the same flow id appears twice")
         if problems:
             raise InvalidFlow(problems)
-        results = [await self.flows.upsert(record) for record in checked]
-        await self.changed(ids)
+        results = await self.flows.upsert_many(checked)
+        await self.changed({stored.id: stored.version for stored, _ in results})
         return results
 
     async def delete(self, flow_ids: list[str]) -> list[str]:
         deleted = await self.flows.delete_many(flow_ids)
-        await self.changed(deleted)
+        await self.changed(dict.fromkeys(deleted))
         return deleted
 
     async def create_project(
@@ -190,14 +192,15 @@ class FlowCatalog:
         deleted = await self.flows.delete_project(project_id)
         if deleted is None:
             raise ProjectNotFound(f"Project {project_id} not found")
-        await self.changed(deleted)
+        await self.changed(dict.fromkeys(deleted))
         return deleted
 
-    async def changed(self, flow_ids: list[str]) -> None:
-        if not flow_ids:
+    async def changed(self, changes: dict[str, int | None]) -> None:
+        """Drop the local compiled copies and tell the other instances."""
+        if not changes:
             return
-        self._cache.forget(flow_ids)
+        self._cache.forget(changes)
         try:
-            await self._events.publish(flow_ids)
+            await self._events.publish(changes)
         except FlowserveError as exc:
-            log.warning("flow_change_not_announced", flow_ids=flow_ids, detail=exc.detail)
+            log.warning("flow_change_not_announced", flow_ids=list(changes), detail=exc.detail)

@@ -11,7 +11,7 @@ background, never per request).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import msgspec
@@ -66,6 +66,8 @@ class GraphCache:
         self._refs: dict[str, str] = {}  # id or endpoint name -> flow id
         # Bumped by every invalidation: a load that raced one must not be cached.
         self._generation = 0
+        self._announced: dict[str, int] = {}  # flow id -> newest version announced
+        self._loading: dict[str, asyncio.Future[CachedFlow]] = {}
 
     def __contains__(self, flow_id: object) -> bool:
         return flow_id in self._entries
@@ -76,6 +78,20 @@ class GraphCache:
             entry = self._entries.get(flow_id)
             if entry is not None:
                 return entry
+        # One load per ref at a time: a burst of cold requests compiles the flow once.
+        task = self._loading.get(ref)
+        if task is None:
+            task = self._loading[ref] = asyncio.ensure_future(self._load(ref))
+            task.add_done_callback(lambda done: self._loaded(ref, done))
+        # Shielded: a caller that goes away must not cancel the others' load.
+        return await asyncio.shield(task)
+
+    def _loaded(self, ref: str, done: asyncio.Future[CachedFlow]) -> None:
+        self._loading.pop(ref, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here, so a load nobody awaited any more is quiet
+
+    async def _load(self, ref: str) -> CachedFlow:
         generation = self._generation
         record = await self._flows.get(ref)
         if record is None:
@@ -83,7 +99,8 @@ class GraphCache:
         entry = self._entries.get(record.id)
         if entry is None or entry.record.version != record.version:
             entry = CachedFlow(record, compile_record(record, self._registry))
-        if generation == self._generation:
+        fresh = record.version >= self._announced.get(record.id, 0)
+        if generation == self._generation and fresh:
             self._entries[record.id] = entry
             self._refs[record.id] = record.id
             self._refs[ref] = record.id
@@ -95,6 +112,25 @@ class GraphCache:
         for flow_id in gone:
             self._entries.pop(flow_id, None)
         self._refs = {ref: fid for ref, fid in self._refs.items() if fid not in gone}
+
+    def apply(self, changes: Mapping[str, int | None]) -> None:
+        """An announcement from some instance: flow id -> its new version (None: deleted).
+
+        Entries already at (or past) the announced version stay: the announcement may
+        arrive after this instance loaded the new version itself.
+        """
+        stale: list[str] = []
+        for flow_id, version in changes.items():
+            if version is None:
+                stale.append(flow_id)
+                continue
+            # A load in flight may have read an older row: never cache below this.
+            self._announced[flow_id] = max(version, self._announced.get(flow_id, 0))
+            entry = self._entries.get(flow_id)
+            if entry is not None and entry.record.version < version:
+                stale.append(flow_id)
+        if stale:
+            self.forget(stale)
 
     def clear(self) -> None:
         self._generation += 1

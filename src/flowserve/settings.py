@@ -46,6 +46,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 
     # State: unset means the embedded default (SQLite file + in-process stores).
     database_url: str = ""
+    database_pool_size: Positive = 20
     redis_url: str = ""
     redis_prefix: str = "flowserve:"
     sqlite_path: str = "flowserve.db"

@@ -181,3 +181,18 @@ async def test_upload_without_a_file_is_a_400(backend_client: httpx.AsyncClient)
     response = await backend_client.post("/api/v1/flows/upload/", files={"other": ("x", b"{}")})
     assert response.status_code == 400
     assert "file" in response.json()["detail"]
+
+
+async def test_header_flows_leave_out_the_graph(backend_client: httpx.AsyncClient) -> None:
+    response = await backend_client.get("/api/v1/flows/", params={"header_flows": "true"})
+    headers = response.json()
+    assert {h["id"] for h in headers} == {PROMPT_ECHO, HELLO}
+    assert all("data" not in h for h in headers)
+
+
+async def test_upload_with_an_endpoint_clash_writes_none(backend_client: httpx.AsyncClient) -> None:
+    fine, clashing = flow_document(name="fine"), flow_document(endpoint_name="prompt-echo")
+    files = {"file": ("flows.json", json.dumps([fine, clashing]).encode())}
+    response = await backend_client.post("/api/v1/flows/upload/", files=files)
+    assert response.status_code == 409
+    assert (await backend_client.get(f"/api/v1/flows/{fine['id']}")).status_code == 404

@@ -170,3 +170,13 @@ def _fields(flow: FlowRecord) -> dict[str, object]:
         "endpoint_name": flow.endpoint_name,
         "folder_id": flow.folder_id,
     }
+
+
+async def test_upsert_many_writes_all_or_nothing(store: FlowStore) -> None:
+    await store.upsert(record(endpoint_name="held"))
+    fine, clashing = record("fine"), record("clash", endpoint_name="held")
+    with pytest.raises(EndpointNameTaken):
+        await store.upsert_many([fine, clashing])
+    assert await store.get(fine.id) is None
+    results = await store.upsert_many([fine, record("other")])
+    assert [created for _, created in results] == [True, True]

@@ -16,7 +16,9 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from starlette.requests import Request
 
+from flowserve.api.wire import read_body
 from flowserve.catalog import file_record
 from flowserve.engine.types import Message
 from flowserve.errors import BadRequest, InvalidFlow, MalformedJSON
@@ -72,6 +74,21 @@ class FlowRead(msgspec.Struct, kw_only=True):
     icon: str | None = None
     icon_bg_color: str | None = None
     gradient: str | None = None
+
+
+class FlowHeader(msgspec.Struct, kw_only=True):
+    """A flow without its graph (``header_flows=true``)."""
+
+    id: str
+    name: str
+    description: str
+    endpoint_name: str | None
+    access_type: str
+    webhook: bool
+    mcp_enabled: bool
+    folder_id: str | None
+    version: int
+    is_component: bool = False
 
 
 class FlowPage(msgspec.Struct):
@@ -164,6 +181,20 @@ def flow_read(record: FlowRecord) -> FlowRead:
         version=record.version,
         created_at=record.created_at,
         updated_at=record.updated_at,
+    )
+
+
+def flow_header(record: FlowRecord) -> FlowHeader:
+    return FlowHeader(
+        id=record.id,
+        name=record.name,
+        description=record.description,
+        endpoint_name=record.endpoint_name,
+        access_type=record.access_type,
+        webhook=record.webhook,
+        mcp_enabled=record.mcp_enabled,
+        folder_id=record.folder_id,
+        version=record.version,
     )
 
 
@@ -269,3 +300,19 @@ def zip_of(records: list[FlowRecord]) -> bytes:
             used.add(name)
             archive.writestr(name, msgspec.json.encode(flow_read(record)))
     return buffer.getvalue()
+
+
+async def uploaded_file(request: Request) -> tuple[bytes, str | None]:
+    """The ``file`` part of a multipart body (and its file name), or a raw JSON/zip body."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        return await read_body(request), None
+    limit: int = request.app.state.settings.max_body_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        await read_body(request)  # answers the 413
+    async with request.form(max_files=1, max_fields=20) as form:
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise BadRequest("No file provided: send the flow as the multipart field 'file'")
+        return await upload.read(), upload.filename

@@ -20,15 +20,17 @@ from flowserve.api.flow_types import (
     FlowUpdate,
     Notice,
     documents_from_upload,
+    flow_header,
     flow_read,
     page_of,
     records_from_documents,
+    uploaded_file,
     zip_of,
 )
 from flowserve.api.spec import Operation, Param
 from flowserve.api.wire import JSONResponse, decode, read_body
 from flowserve.catalog import FlowCatalog
-from flowserve.errors import BadRequest, FlowNotFound, Invalid, NotFound
+from flowserve.errors import FlowNotFound, Invalid, NotFound
 from flowserve.store.base import FlowFilter, FlowRecord
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
@@ -97,6 +99,8 @@ async def list_flows(request: Request) -> Response:
     paged = paged or ("get_all" not in params and ("page" in params or "size" in params))
     if not paged:
         records = await catalog.flows.list(limit=_ALL_LIMIT, where=where)
+        if _flag(request, "header_flows", False):
+            return JSONResponse([flow_header(r) for r in records])
         return JSONResponse([flow_read(r) for r in records])
     page = _int(request, "page", 1, 1, 1_000_000)
     size = _int(request, "size", 50, 1, 1000)
@@ -153,22 +157,6 @@ async def upload_flows(request: Request) -> Response:
     return JSONResponse([flow_read(stored) for stored, _ in results], status_code=201)
 
 
-async def uploaded_file(request: Request) -> tuple[bytes, str | None]:
-    """The ``file`` part of a multipart body (and its file name), or a raw JSON/zip body."""
-    content_type = request.headers.get("content-type", "")
-    if not content_type.startswith("multipart/form-data"):
-        return await read_body(request), None
-    limit: int = request.app.state.settings.max_body_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        await read_body(request)  # answers the 413
-    async with request.form(max_files=1, max_fields=20) as form:
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise BadRequest("No file provided: send the flow as the multipart field 'file'")
-        return await upload.read(), upload.filename
-
-
 async def download_flows(request: Request) -> Response:
     if request.method == "POST":
         ids = decode(await read_body(request), list[str])
@@ -200,6 +188,7 @@ _LIST_PARAMS = (
     Param("name", "query", "Only flows with this exact name"),
     Param("endpoint_name", "query", "Only the flow with this endpoint name"),
     Param("folder_id", "query", "Only flows of this project"),
+    Param("header_flows", "query", "Without data", {"type": "boolean", "default": False}),
 )
 _IDS = Param("ids", "query", "Flow ids (repeat)", {"type": "array", "items": {"type": "string"}})
 _FOLDER = Param("folder_id", "query", "Put the uploaded flows in this project")

@@ -25,9 +25,9 @@ from flowserve.api.flow_types import (
     flow_read,
     folder_read,
     records_from_documents,
+    uploaded_file,
     zip_of,
 )
-from flowserve.api.flows import uploaded_file
 from flowserve.api.spec import Operation, Param
 from flowserve.api.wire import JSONResponse, decode, read_body
 from flowserve.catalog import FlowCatalog, ProjectNotFound

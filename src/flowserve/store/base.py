@@ -98,6 +98,12 @@ class FlowStore(Protocol):
         """Insert or replace by id (version + 1); returns the stored record and whether created."""
         ...
 
+    async def upsert_many(
+        self, records: builtins.list[FlowRecord]
+    ) -> builtins.list[tuple[FlowRecord, bool]]:
+        """``upsert`` each, in one transaction: all are written or none."""
+        ...
+
     async def delete(self, flow_id: str) -> bool: ...
 
     async def delete_many(self, ids: builtins.list[str]) -> builtins.list[str]:

@@ -129,6 +129,18 @@ _FLOW_COLUMNS = (
     " session_ttl, folder_id::text AS folder_id, version, created_at, updated_at"
 )
 _ORDER = 'lower(name) COLLATE "C", name COLLATE "C", id'
+_UPSERT = (
+    "INSERT INTO flows (id, name, description, endpoint_name, data, access_type, webhook,"
+    " mcp_enabled, session_ttl, folder_id)"
+    " VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10::uuid)"
+    " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,"
+    " description = EXCLUDED.description, endpoint_name = EXCLUDED.endpoint_name,"
+    " data = EXCLUDED.data, access_type = EXCLUDED.access_type,"
+    " webhook = EXCLUDED.webhook, mcp_enabled = EXCLUDED.mcp_enabled,"
+    " session_ttl = EXCLUDED.session_ttl, folder_id = EXCLUDED.folder_id,"
+    " version = flows.version + 1, updated_at = now()"
+    f" RETURNING {_FLOW_COLUMNS}, (xmax = 0) AS inserted"
+)
 _PROJECT_COLUMNS = (
     "id::text AS id, name, description, parent_id::text AS parent_id, created_at, updated_at"
 )
@@ -189,8 +201,10 @@ class PostgresFlowStore:
         self._pool = pool
 
     @classmethod
-    async def open(cls, dsn: str, *, run_migrations: bool = True) -> PostgresFlowStore:
-        pool = await create_pool(dsn)
+    async def open(
+        cls, dsn: str, *, run_migrations: bool = True, pool_size: int = 10
+    ) -> PostgresFlowStore:
+        pool = await create_pool(dsn, max_size=pool_size)
         try:
             if run_migrations:
                 await migrate(pool)
@@ -275,20 +289,22 @@ class PostgresFlowStore:
         return _flow(await self._fetchrow(sql, *_values(record)))
 
     async def upsert(self, record: FlowRecord) -> tuple[FlowRecord, bool]:
-        sql = (
-            "INSERT INTO flows (id, name, description, endpoint_name, data, access_type, webhook,"
-            " mcp_enabled, session_ttl, folder_id)"
-            " VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10::uuid)"
-            " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,"
-            " description = EXCLUDED.description, endpoint_name = EXCLUDED.endpoint_name,"
-            " data = EXCLUDED.data, access_type = EXCLUDED.access_type,"
-            " webhook = EXCLUDED.webhook, mcp_enabled = EXCLUDED.mcp_enabled,"
-            " session_ttl = EXCLUDED.session_ttl, folder_id = EXCLUDED.folder_id,"
-            " version = flows.version + 1, updated_at = now()"
-            f" RETURNING {_FLOW_COLUMNS}, (xmax = 0) AS inserted"
-        )
-        row = await self._fetchrow(sql, *_values(record))
+        row = await self._fetchrow(_UPSERT, *_values(record))
         return _flow(row), bool(row["inserted"])
+
+    async def upsert_many(
+        self, records: builtins.list[FlowRecord]
+    ) -> builtins.list[tuple[FlowRecord, bool]]:
+        async def work(conn: Connection) -> builtins.list[tuple[FlowRecord, bool]]:
+            done: builtins.list[tuple[FlowRecord, bool]] = []
+            for record in records:
+                row = await conn.fetchrow(_UPSERT, *_values(record))
+                if row is None:
+                    raise FlowserveError("The database returned no row")
+                done.append((_flow(row), bool(row["inserted"])))
+            return done
+
+        return await self._run(work, tx=True)
 
     async def delete(self, flow_id: str) -> bool:
         return bool(await self.delete_many([flow_id]))

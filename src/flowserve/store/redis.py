@@ -33,7 +33,7 @@ from flowserve.store.messages import matches, select_history, stamped
 MESSAGES = "messages:{flow_id}:{session_id}"  # list of JSON messages, oldest first
 SESSION_FLOWS = "session:{session_id}"  # hash: flow id -> the session's TTL in ms
 FLOW_SESSIONS = "flow-sessions:{flow_id}"  # set of session ids of a flow
-FLOW_EVENTS = "events:flows"  # pub/sub channel: JSON list of changed flow ids
+FLOW_EVENTS = "events:flows"  # pub/sub channel: JSON {flow id: new version, or null: deleted}
 # ------------------------------------------------------------------------------------------
 
 RedisClient = aioredis.Redis
@@ -43,7 +43,7 @@ log = structlog.get_logger(__name__)
 
 _encoder = msgspec.json.Encoder()
 _message_decoder = msgspec.json.Decoder(Message)
-_ids_decoder = msgspec.json.Decoder(list[str])
+_changes_decoder = msgspec.json.Decoder(dict[str, int | None])
 
 
 def unavailable(exc: BaseException) -> Unavailable:
@@ -144,8 +144,11 @@ class RedisMessageStore:
             members: set[bytes] = await _result(self._redis.smembers(self._keys.flow(flow_id)))
         return sorted(m.decode() for m in members)
 
-    async def _read(self, pairs: Iterable[tuple[str, str, int | None]]) -> list[Message]:
-        """Read each (flow, session) list and re-arm its TTL (ms; None keeps the stored one)."""
+    async def _read(
+        self, pairs: Iterable[tuple[str, str, int | None]], *, tail: int = 0
+    ) -> list[Message]:
+        """Read each (flow, session) list (its last ``tail`` items, or all when 0) and re-arm
+        its TTL (ms; None keeps the stored one)."""
         wanted = list(pairs)
         if not wanted:
             return []
@@ -153,7 +156,7 @@ class RedisMessageStore:
         def build(pipe: Pipeline) -> None:
             for flow_id, session_id, ms in wanted:
                 key = self._keys.messages(flow_id, session_id)
-                pipe.lrange(key, 0, -1)
+                pipe.lrange(key, -tail if tail > 0 else 0, -1)
                 if ms is not None:
                     pipe.pexpire(key, ms)
                     _lengthen(pipe, self._keys.session(session_id), ms)
@@ -178,7 +181,9 @@ class RedisMessageStore:
         ttl: int,
     ) -> list[Message]:
         sessions = [session_id] if session_id is not None else await self._session_ids(flow_id)
-        found = await self._read((flow_id, s, ttl * 1000) for s in sessions)
+        # One session, no filter: only the last ``limit`` messages need to cross the wire.
+        tail = limit if session_id is not None and sender is None and limit > 0 else 0
+        found = await self._read(((flow_id, s, ttl * 1000) for s in sessions), tail=tail)
         return select_history(found, limit=limit, sender=sender, order=order)
 
     async def _pairs(self, flow_id: str | None, session_id: str | None) -> list[tuple[str, str]]:
@@ -256,14 +261,14 @@ class RedisFlowEvents:
         self._redis = client
         self._channel = Keys(prefix).events
 
-    async def publish(self, flow_ids: list[str]) -> None:
-        if flow_ids:
+    async def publish(self, changes: dict[str, int | None]) -> None:
+        if changes:
             async with translated():
-                await _result(self._redis.publish(self._channel, _encoder.encode(flow_ids)))
+                await _result(self._redis.publish(self._channel, _encoder.encode(changes)))
 
     async def listen(
         self,
-        on_change: Callable[[list[str]], None],
+        on_change: Callable[[dict[str, int | None]], None],
         on_reset: Callable[[], None],
         *,
         subscribed: asyncio.Event | None = None,
@@ -291,10 +296,10 @@ class RedisFlowEvents:
             delay = min(delay * 2, 5.0)
 
 
-def _deliver(data: bytes, on_change: Callable[[list[str]], None]) -> None:
+def _deliver(data: bytes, on_change: Callable[[dict[str, int | None]], None]) -> None:
     try:
-        ids = _ids_decoder.decode(data)
+        changes = _changes_decoder.decode(data)
     except msgspec.DecodeError:
         log.warning("flow_events_bad_message")
         return
-    on_change(ids)
+    on_change(changes)

@@ -253,25 +253,12 @@ class SqliteFlowStore:
         return await self.transaction(work)
 
     async def upsert(self, record: FlowRecord) -> tuple[FlowRecord, bool]:
-        def work(conn: sqlite3.Connection) -> tuple[FlowRecord, bool]:
-            now = _now()
-            existed = conn.execute("SELECT 1 FROM flows WHERE id = ?", (record.id,)).fetchone()
-            conn.execute(
-                f"INSERT INTO flows ({_FLOW_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,1,?,?)"
-                " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
-                " description = excluded.description, endpoint_name = excluded.endpoint_name,"
-                " data = excluded.data, access_type = excluded.access_type,"
-                " webhook = excluded.webhook, mcp_enabled = excluded.mcp_enabled,"
-                " session_ttl = excluded.session_ttl, folder_id = excluded.folder_id,"
-                " version = flows.version + 1, updated_at = excluded.updated_at",
-                (*_values(record), now, now),
-            )
-            row = conn.execute(
-                f"SELECT {_FLOW_COLUMNS} FROM flows WHERE id = ?", (record.id,)
-            ).fetchone()
-            return _flow(row), existed is None
+        return await self.transaction(lambda conn: _upsert(conn, record))
 
-        return await self.transaction(work)
+    async def upsert_many(
+        self, records: builtins.list[FlowRecord]
+    ) -> builtins.list[tuple[FlowRecord, bool]]:
+        return await self.transaction(lambda conn: [_upsert(conn, r) for r in records])
 
     async def delete(self, flow_id: str) -> bool:
         return bool(await self.delete_many([flow_id]))
@@ -350,6 +337,23 @@ class SqliteFlowStore:
             await self.call(shut)
         finally:
             self._executor.shutdown(wait=True)
+
+
+def _upsert(conn: sqlite3.Connection, record: FlowRecord) -> tuple[FlowRecord, bool]:
+    now = _now()
+    existed = conn.execute("SELECT 1 FROM flows WHERE id = ?", (record.id,)).fetchone()
+    conn.execute(
+        f"INSERT INTO flows ({_FLOW_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,1,?,?)"
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
+        " description = excluded.description, endpoint_name = excluded.endpoint_name,"
+        " data = excluded.data, access_type = excluded.access_type,"
+        " webhook = excluded.webhook, mcp_enabled = excluded.mcp_enabled,"
+        " session_ttl = excluded.session_ttl, folder_id = excluded.folder_id,"
+        " version = flows.version + 1, updated_at = excluded.updated_at",
+        (*_values(record), now, now),
+    )
+    row = conn.execute(f"SELECT {_FLOW_COLUMNS} FROM flows WHERE id = ?", (record.id,)).fetchone()
+    return _flow(row), existed is None
 
 
 def _values(record: FlowRecord) -> tuple[Any, ...]:
