@@ -38,6 +38,7 @@ from flowserve.errors import (
     InvalidApiKey,
     MissingApiKey,
     RateLimited,
+    Unavailable,
 )
 from flowserve.settings import Settings, SettingsError
 from flowserve.store.base import KeyEvents, KeyRecord, KeyStore, RateLimiter
@@ -209,7 +210,7 @@ class Access:
         if cached is None or cached.until <= self._clock():
             if client is not None and self._lookups_per_ip:
                 await self._hit(f"lookup:{client}", self._lookups_per_ip, "client address")
-            cached = await self._load(digest)
+            cached = await self._reload(digest, cached)
         if cached is None or not hmac.compare_digest(cached.record.key_hash, digest):
             raise InvalidApiKey("Invalid API key")
         record = cached.record
@@ -233,6 +234,17 @@ class Access:
             raise MissingApiKey(MISSING_KEY)
         return await self.authenticate(key)
 
+    async def _reload(self, digest: str, stale: _Cached | None) -> _Cached | None:
+        try:
+            return await self._load(digest)
+        except Unavailable:
+            if stale is None:
+                raise
+            # The store is down: keep trusting what was verified before, rather than
+            # lock every client out. Revocations still arrive through KeyEvents.
+            log.warning("api_key_store_unavailable_using_cache", key_id=stale.record.id)
+            return stale
+
     async def _load(self, digest: str) -> _Cached | None:
         # One store query per digest at a time, however many requests wait on it.
         waiting = self._inflight.get(digest)
@@ -252,6 +264,7 @@ class Access:
             finally:
                 del self._inflight[digest]
         if record is None:
+            self._cache.pop(digest, None)
             # Unknown digests are not cached: a key created on another instance
             # must work at once, and random guesses must not fill memory.
             return None

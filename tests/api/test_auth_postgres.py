@@ -5,6 +5,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
+from flowserve.access import Access, generate_key
+from flowserve.errors import Unavailable
+from flowserve.settings import Settings
+from flowserve.store.memory_access import MemoryRateLimiter
+from flowserve.store.postgres import PostgresFlowStore
+from flowserve.store.postgres_keys import PostgresKeyStore
 from tests.api.authed import ADMIN, HELLO, AuthedApp, auth_settings, authed_app
 from tests.conftest import TEST_REDIS_URL as REDIS_URL
 
@@ -57,3 +65,26 @@ async def test_usage_reaches_the_database(flows_dir: Path, clean_pg: str) -> Non
         (listed,) = (await app.client.get("/api/v1/api_key/", headers=ADMIN)).json()["api_keys"]
         assert listed["total_uses"] == 3
         assert listed["last_used_at"] is not None
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_verified_keys_keep_working_while_the_database_is_down(clean_pg: str) -> None:
+    clock = Clock()
+    settings = Settings(auth="on", api_key="fs_" + "b" * 43, key_cache_ttl=5.0)
+    store = await PostgresFlowStore.open(clean_pg)
+    access = Access(settings, PostgresKeyStore(store.pool), MemoryRateLimiter(), clock=clock)
+    record, key = await access.create_key(name="known", scopes=["read"])
+    assert (await access.authenticate(key)).key_id == record.id
+    await store.close()  # from here every query fails as with a database that is down
+    clock.now += 60.0  # long past the cache TTL
+    assert (await access.authenticate(key)).key_id == record.id
+    with pytest.raises(Unavailable):
+        await access.authenticate(generate_key())  # never verified: 503, not 401
+    await access.aclose()
