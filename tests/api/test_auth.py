@@ -94,6 +94,7 @@ async def test_unknown_key_is_401_and_never_echoed(authed: AuthedApp) -> None:
         response = await run(authed, **kwargs)
         assert response.status_code == 401
         assert response.json()["code"] == "invalid_api_key"
+        assert response.headers["www-authenticate"].startswith("Bearer")
         assert guess not in response.text
         assert "A" * 10 not in response.text
 

@@ -26,7 +26,7 @@ from starlette.responses import Response
 
 from flowserve.access import ANONYMOUS, MISSING_KEY, UNRESTRICTED, Access, Principal
 from flowserve.api.spec import Endpoint, Operation
-from flowserve.errors import FlowNotAllowed, InsufficientScope, MissingApiKey
+from flowserve.errors import FlowNotAllowed, InsufficientScope, InvalidApiKey, MissingApiKey
 from flowserve.store.base import FlowRecord
 
 Anonymous = Literal["public_flow", "webhook"]
@@ -79,7 +79,8 @@ def flow_param(path: str) -> str | None:
 
 
 def anonymous_kind(op: Operation) -> Anonymous | None:
-    kind: Anonymous | None = getattr(op, "anonymous", None)
+    kind = op.anonymous
+    # Webhooks need no declaration: their path says what they are.
     if kind is None and op.path.startswith("/api/v1/webhook/"):
         kind = "webhook"
     return kind
@@ -111,15 +112,19 @@ def guard(op: Operation) -> Endpoint:
                 request.state.principal = ANONYMOUS
                 return await endpoint(request)
             raise MissingApiKey(MISSING_KEY, headers=_CHALLENGE)
-        principal = await access.authenticate(key, _client(request))
-        _check_scope(principal, scope)
-        if principal.flows is not None:
+        try:
+            caller = await access.authenticate(key, _client(request))
+        except InvalidApiKey as exc:
+            exc.headers.update(_CHALLENGE)
+            raise
+        _check_scope(caller, scope)
+        if caller.flows is not None:
             if ref is not None:
-                await _check_flow(request, principal, ref)
+                await _check_flow(request, caller, ref)
             elif spans_flows:
                 raise FlowNotAllowed(_SPANS_FLOWS)
-        await access.limit_key(principal)
-        request.state.principal = principal
+        await access.limit_key(caller)
+        request.state.principal = caller
         return await endpoint(request)
 
     guarded.__name__ = endpoint.__name__
