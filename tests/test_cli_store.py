@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -66,3 +67,15 @@ async def test_restarting_with_the_same_flows_dir_keeps_versions(
             flows = (await client.get("/api/v1/flows/")).json()
     assert isinstance(client, httpx.AsyncClient)
     assert {f["version"] for f in flows} == {1}
+
+
+async def test_seeding_a_langflow_export_with_a_foreign_folder_is_idempotent(
+    settings: Settings, flows_dir: Path
+) -> None:
+    export = json.loads((FLOWS / "prompt-echo.json").read_text())
+    export["folder_id"] = "0b0b0b0b-0000-4000-8000-000000000000"
+    (flows_dir / "prompt-echo.json").write_text(json.dumps(export))
+    for _ in range(2):
+        async for client in _serve_in_lifespan(create_app(settings)):
+            flow = (await client.get("/api/v1/flows/prompt-echo")).json()
+    assert flow["version"] == 1

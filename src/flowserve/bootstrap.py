@@ -261,13 +261,11 @@ async def import_flows(catalog: FlowCatalog, directory: Path) -> ImportReport:
     report = ImportReport()
     for path, content in await asyncio.to_thread(read_flow_files, directory):
         try:
-            record = file_record(load_document(content))
+            record = await catalog.placed(file_record(load_document(content)))
             stored = await catalog.flows.get(record.id)
             if stored is not None and _same(stored, record):
                 report.unchanged.append(stored.id)
                 continue
-            if stored is not None and record.folder_id is None:
-                record = msgspec.structs.replace(record, folder_id=stored.folder_id)
             saved, created = await catalog.upsert(record)
         except FlowserveError as exc:
             log.error("flow_file_rejected", path=str(path), detail=exc.detail, code=exc.code)

@@ -136,6 +136,16 @@ class FlowCatalog:
             folder_id=canonical_uuid(folder_id),
         )
 
+    async def placed(self, record: FlowRecord) -> FlowRecord:
+        """A flow file's ``folder_id`` may name a project of the server it was exported from:
+        keep it when it exists here, else keep the stored flow's project, else the default."""
+        folder_id = record.folder_id
+        known = folder_id is not None and canonical_uuid(folder_id) is not None
+        if known and await self.flows.get_project(folder_id or "") is not None:
+            return record
+        stored = await self.flows.get(record.id) if canonical_uuid(record.id) else None
+        return msgspec.structs.replace(record, folder_id=stored.folder_id if stored else None)
+
     async def create(self, record: FlowRecord) -> FlowRecord:
         stored = await self.flows.create(await self.checked(record))
         await self.changed({stored.id: stored.version})

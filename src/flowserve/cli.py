@@ -69,7 +69,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from flowserve.results import main_text
     from flowserve.runner import RunRequest
 
-    settings = _settings(args, flows_dir="", sqlite_path=":memory:")
+    # A throwaway store: running a file must not write it into a configured database.
+    settings = _settings(args, flows_dir="", sqlite_path=":memory:", database_url="", redis_url="")
     configure_logging("warning", json=settings.log_json)
     tweaks = msgspec.json.decode(args.tweaks) if args.tweaks else None
     if tweaks is not None and not isinstance(tweaks, dict):

@@ -196,3 +196,15 @@ async def test_upload_with_an_endpoint_clash_writes_none(backend_client: httpx.A
     response = await backend_client.post("/api/v1/flows/upload/", files=files)
     assert response.status_code == 409
     assert (await backend_client.get(f"/api/v1/flows/{fine['id']}")).status_code == 404
+
+
+async def test_a_flow_file_from_another_server_lands_in_a_project_here(
+    backend_client: httpx.AsyncClient,
+) -> None:
+    foreign = "0b0b0b0b-0000-4000-8000-000000000000"
+    document = flow_document(folder_id=foreign)
+    pushed = await backend_client.put(f"/api/v1/flows/{document['id']}", json=document)
+    assert pushed.status_code == 201
+    assert pushed.json()["folder_id"] != foreign
+    explicit = await backend_client.post("/api/v1/flows/", json=flow_document(folder_id=foreign))
+    assert explicit.status_code == 404

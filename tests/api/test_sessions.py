@@ -87,3 +87,12 @@ async def test_runs_keep_sessions_for_the_flow_ttl_in_redis(
         assert 1_790_000 < await redis_client.pttl(key) <= 1_800_000
     finally:
         await redis_client.aclose()
+
+
+async def test_monitor_lists_session_ids(backend_client: httpx.AsyncClient) -> None:
+    await _chat(backend_client, "1", "alpha")
+    await _chat(backend_client, "2", "beta")
+    listed = await backend_client.get(
+        "/api/v1/monitor/messages/sessions", params={"flow_id": PROMPT_ECHO}
+    )
+    assert listed.json() == ["alpha", "beta"]

@@ -109,3 +109,14 @@ async def test_an_unused_session_expires(store: MessageStore) -> None:
 
 async def test_store_answers_ping(store: MessageStore) -> None:
     await store.ping()
+
+
+async def test_live_sessions_are_listed_per_flow_or_overall(store: MessageStore) -> None:
+    one, two = flow_id(), flow_id()
+    await store.append(one, "b", [say("x")], TTL)
+    await store.append(one, "a", [say("y")], TTL)
+    await store.append(two, "c", [say("z")], TTL)
+    assert await store.sessions(one) == ["a", "b"]
+    assert {"a", "b", "c"} <= set(await store.sessions())
+    await store.delete_session(one, "a")
+    assert await store.sessions(one) == ["b"]

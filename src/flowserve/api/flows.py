@@ -132,7 +132,9 @@ async def update_flow(request: Request) -> Response:
 async def upsert_flow(request: Request) -> Response:
     body = decode(await read_body(request), FlowCreate)
     flow_id = request.path_params["flow_id"]
-    stored, created = await _catalog(request).upsert(_record(body, flow_id))
+    catalog = _catalog(request)
+    # Flow files pushed from Git may carry another server's folder_id.
+    stored, created = await catalog.upsert(await catalog.placed(_record(body, flow_id)))
     return JSONResponse(flow_read(stored), status_code=201 if created else 200)
 
 
@@ -152,8 +154,11 @@ async def delete_flows(request: Request) -> Response:
 async def upload_flows(request: Request) -> Response:
     content, _ = await uploaded_file(request)
     folder_id = request.query_params.get("folder_id")
+    catalog = _catalog(request)
     records = records_from_documents(documents_from_upload(content), folder_id)
-    results = await _catalog(request).upsert_many(records)
+    if folder_id is None:
+        records = [await catalog.placed(r) for r in records]
+    results = await catalog.upsert_many(records)
     return JSONResponse([flow_read(stored) for stored, _ in results], status_code=201)
 
 

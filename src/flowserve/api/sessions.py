@@ -55,6 +55,10 @@ async def monitor_messages(request: Request) -> Response:
     return JSONResponse([message_read(m) for m in messages])
 
 
+async def monitor_sessions(request: Request) -> Response:
+    return JSONResponse(await _store(request).sessions(_flow_id(request)))
+
+
 async def monitor_delete_session(request: Request) -> Response:
     await _store(request).delete_session(None, request.path_params["session_id"])
     return Response(status_code=204)
@@ -100,6 +104,16 @@ OPERATIONS = [
             Param("order_by", "query", "timestamp", {"type": "string", "default": "timestamp"}),
             _ORDER,
         ),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/monitor/messages/sessions",
+        monitor_sessions,
+        "Ids of the live sessions (of one flow with flow_id)",
+        scope="read",
+        tag="monitor",
+        responses={200: list[str], **_E},
+        params=(_FLOW,),
     ),
     Operation(
         "DELETE",

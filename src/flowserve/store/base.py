@@ -174,6 +174,10 @@ class MessageStore(Protocol):
         """Messages matching every given filter, by timestamp; refreshes each session's TTL."""
         ...
 
+    async def sessions(self, flow_id: str | None = None) -> builtins.list[str]:
+        """Ids of the live sessions (of one flow, or of every flow), sorted; no TTL change."""
+        ...
+
     async def delete_session(self, flow_id: str | None, session_id: str) -> int:
         """Delete a session (of one flow, or of every flow); the number of messages removed."""
         ...

@@ -29,8 +29,17 @@ class _Session:
 class MemoryMessageStore:
     """Messages per (flow, session) with a sliding TTL, like the Redis store."""
 
+    # Expired sessions nobody reads again are swept every this many appends.
+    SWEEP_EVERY = 1000
+
     def __init__(self) -> None:
         self._sessions: dict[tuple[str, str], _Session] = {}
+        self._appends = 0
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, s in self._sessions.items() if s.expires_at <= now]:
+            del self._sessions[key]
 
     def _live(self, key: tuple[str, str], ttl: float | None) -> _Session | None:
         session = self._sessions.get(key)
@@ -52,6 +61,9 @@ class MemoryMessageStore:
     async def append(
         self, flow_id: str, session_id: str, messages: list[Message], ttl: int
     ) -> None:
+        self._appends += 1
+        if self._appends % self.SWEEP_EVERY == 0:
+            self._sweep()
         key = (flow_id, session_id)
         session = self._live(key, ttl)
         if session is None:
@@ -92,6 +104,12 @@ class MemoryMessageStore:
                 found.extend(m for m in session.messages if matches(m, sender, sender_name))
         found.sort(key=lambda m: m.timestamp, reverse=order.upper() == "DESC")
         return found
+
+    async def sessions(self, flow_id: str | None = None) -> list[str]:
+        now = time.monotonic()
+        return sorted(
+            {k[1] for k in self._keys(flow_id, None) if self._sessions[k].expires_at > now}
+        )
 
     async def delete_session(self, flow_id: str | None, session_id: str) -> int:
         removed = 0

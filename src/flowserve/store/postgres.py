@@ -78,6 +78,8 @@ def translate(exc: BaseException) -> FlowserveError:
         return Invalid("folder_id names no existing project")
     if isinstance(exc, asyncpg.CheckViolationError):
         return Invalid(f"Rejected by the database: {exc.constraint_name}")
+    if isinstance(exc, asyncpg.UndefinedTableError | asyncpg.UndefinedColumnError):
+        return Unavailable("The database schema is missing or outdated: run `flowserve migrate`")
     if isinstance(exc, _CONNECTION_ERRORS):
         return unavailable(exc)
     if isinstance(exc, asyncpg.PostgresError):
@@ -230,9 +232,11 @@ class PostgresFlowStore:
         except (asyncpg.PostgresError, *_CONNECTION_ERRORS) as exc:
             raise translate(exc) from exc
 
-    async def _run(
+    async def run(
         self, work: Callable[[Connection], Coroutine[Any, Any, T]], *, tx: bool = False
     ) -> T:
+        """``await work(connection)`` on a pooled connection (in a transaction when ``tx``),
+        asyncpg errors translated. For other stores sharing the database (API keys, jobs)."""
         async with self._conn() as conn:
             if not tx:
                 return await work(conn)
@@ -241,7 +245,7 @@ class PostgresFlowStore:
 
     async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record:
         """One row a statement always returns (INSERT ... RETURNING)."""
-        row = await self._run(lambda c: c.fetchrow(sql, *args))
+        row = await self.run(lambda c: c.fetchrow(sql, *args))
         if row is None:
             raise FlowserveError("The database returned no row")
         return row
@@ -254,12 +258,12 @@ class PostgresFlowStore:
         else:
             sql = f"SELECT {_FLOW_COLUMNS} FROM flows WHERE endpoint_name = $1"
             arg = ref
-        row = await self._run(lambda c: c.fetchrow(sql, arg))
+        row = await self.run(lambda c: c.fetchrow(sql, arg))
         return _flow(row) if row is not None else None
 
     async def get_many(self, ids: builtins.list[str]) -> builtins.list[FlowRecord]:
         sql = f"SELECT {_FLOW_COLUMNS} FROM flows WHERE id = ANY($1::uuid[]) ORDER BY {_ORDER}"
-        rows = await self._run(lambda c: c.fetch(sql, _uuids(ids)))
+        rows = await self.run(lambda c: c.fetch(sql, _uuids(ids)))
         return [_flow(r) for r in rows]
 
     async def list(
@@ -271,12 +275,12 @@ class PostgresFlowStore:
             f"SELECT {_FLOW_COLUMNS} FROM flows{clause}"
             f" ORDER BY {_ORDER} LIMIT ${n + 1} OFFSET ${n + 2}"
         )
-        rows = await self._run(lambda c: c.fetch(sql, *args, limit, offset))
+        rows = await self.run(lambda c: c.fetch(sql, *args, limit, offset))
         return [_flow(r) for r in rows]
 
     async def count(self, where: FlowFilter | None = None) -> int:
         clause, args = _where(where)
-        value = await self._run(lambda c: c.fetchval(f"SELECT count(*) FROM flows{clause}", *args))
+        value = await self.run(lambda c: c.fetchval(f"SELECT count(*) FROM flows{clause}", *args))
         return int(value)
 
     async def create(self, record: FlowRecord) -> FlowRecord:
@@ -304,31 +308,31 @@ class PostgresFlowStore:
                 done.append((_flow(row), bool(row["inserted"])))
             return done
 
-        return await self._run(work, tx=True)
+        return await self.run(work, tx=True)
 
     async def delete(self, flow_id: str) -> bool:
         return bool(await self.delete_many([flow_id]))
 
     async def delete_many(self, ids: builtins.list[str]) -> builtins.list[str]:
         sql = "DELETE FROM flows WHERE id = ANY($1::uuid[]) RETURNING id::text"
-        rows = await self._run(lambda c: c.fetch(sql, _uuids(ids)))
+        rows = await self.run(lambda c: c.fetch(sql, _uuids(ids)))
         return [r[0] for r in rows]
 
     async def versions(self, ids: builtins.list[str]) -> dict[str, int]:
         sql = "SELECT id::text, version FROM flows WHERE id = ANY($1::uuid[])"
-        rows = await self._run(lambda c: c.fetch(sql, _uuids(ids)))
+        rows = await self.run(lambda c: c.fetch(sql, _uuids(ids)))
         return {r[0]: r[1] for r in rows}
 
     async def list_projects(self) -> builtins.list[ProjectRecord]:
         sql = f"SELECT {_PROJECT_COLUMNS} FROM projects ORDER BY {_ORDER}"
-        return [_project(r) for r in await self._run(lambda c: c.fetch(sql))]
+        return [_project(r) for r in await self.run(lambda c: c.fetch(sql))]
 
     async def get_project(self, project_id: str) -> ProjectRecord | None:
         pid = canonical_uuid(project_id)
         if pid is None:
             return None
         sql = f"SELECT {_PROJECT_COLUMNS} FROM projects WHERE id = $1::uuid"
-        row = await self._run(lambda c: c.fetchrow(sql, pid))
+        row = await self.run(lambda c: c.fetchrow(sql, pid))
         return _project(row) if row is not None else None
 
     async def create_project(self, record: ProjectRecord) -> ProjectRecord:
@@ -345,7 +349,7 @@ class PostgresFlowStore:
             f" updated_at = now() WHERE id = $1::uuid RETURNING {_PROJECT_COLUMNS}"
         )
         args = (record.id, record.name, record.description, record.parent_id)
-        row = await self._run(lambda c: c.fetchrow(sql, *args))
+        row = await self.run(lambda c: c.fetchrow(sql, *args))
         return _project(row) if row is not None else None
 
     async def delete_project(self, project_id: str) -> builtins.list[str] | None:
@@ -360,10 +364,11 @@ class PostgresFlowStore:
             gone = await conn.fetchval("DELETE FROM projects WHERE id = $1::uuid RETURNING 1", pid)
             return [r[0] for r in rows] if gone else None
 
-        return await self._run(work, tx=True)
+        return await self.run(work, tx=True)
 
     async def ping(self) -> None:
-        await self._run(lambda c: c.fetchval("SELECT 1"))
+        # Touches the flows table, so a missing schema shows up in health too.
+        await self.run(lambda c: c.fetchval("SELECT 1 FROM flows LIMIT 1"))
 
     async def close(self) -> None:
         await self._pool.close()

@@ -230,6 +230,18 @@ class RedisMessageStore:
         selected.sort(key=lambda m: m.timestamp, reverse=order.upper() == "DESC")
         return selected
 
+    async def sessions(self, flow_id: str | None = None) -> list[str]:
+        pairs = await self._pairs(flow_id, None)
+        if not pairs:
+            return []
+
+        def build(pipe: Pipeline) -> None:
+            for f, s in pairs:
+                pipe.exists(self._keys.messages(f, s))
+
+        alive = await self._execute(build)
+        return sorted({s for (_, s), live in zip(pairs, alive, strict=True) if live})
+
     async def delete_session(self, flow_id: str | None, session_id: str) -> int:
         pairs = await self._pairs(flow_id, session_id)
         if flow_id is not None and (flow_id, session_id) not in pairs:

@@ -82,6 +82,8 @@ def translate(exc: sqlite3.Error) -> FlowserveError:
         if "FOREIGN KEY" in message:
             return Invalid("folder_id names no existing project")
         return Invalid(f"Rejected by the database: {message}")
+    if "no such table" in message or "no such column" in message:
+        return Unavailable("The database schema is missing or outdated: run `flowserve migrate`")
     return Unavailable(f"SQLite is unavailable: {message}")
 
 
@@ -327,7 +329,8 @@ class SqliteFlowStore:
         return await self.transaction(work)
 
     async def ping(self) -> None:
-        await self.call(lambda c: c.execute("SELECT 1").fetchone())
+        # Touches the flows table, so a missing schema shows up in health too.
+        await self.call(lambda c: c.execute("SELECT 1 FROM flows LIMIT 1").fetchone())
 
     async def close(self) -> None:
         def shut(conn: sqlite3.Connection) -> None:
