@@ -21,6 +21,7 @@ import httpx
 import msgspec
 import structlog
 
+from flowserve.access import Access
 from flowserve.catalog import (
     FlowCatalog,
     FlowEvents,
@@ -34,8 +35,16 @@ from flowserve.errors import FlowserveError
 from flowserve.flowfile import load_document
 from flowserve.runner import Runner
 from flowserve.settings import Settings, process_environment
-from flowserve.store.base import FlowRecord, FlowStore, MessageStore
+from flowserve.store.base import (
+    FlowRecord,
+    FlowStore,
+    KeyEvents,
+    KeyStore,
+    MessageStore,
+    RateLimiter,
+)
 from flowserve.store.memory import MemoryMessageStore
+from flowserve.store.memory_access import MemoryRateLimiter
 
 if TYPE_CHECKING:
     from flowserve.store.redis import RedisClient
@@ -54,6 +63,7 @@ class Services:
     runner: Runner
     http: httpx.AsyncClient
     catalog: FlowCatalog
+    access: Access
     # The shared Redis client when FLOWSERVE_REDIS_URL is set (rate limits, jobs), else None.
     redis: RedisClient | None = None
     # Background loops (cache freshness, flow-change listener), cancelled on close.
@@ -106,8 +116,13 @@ async def open_services(
             runner=runner,
             http=http,
             catalog=FlowCatalog(flows, registry, runner.cache, events),
+            access=Access(
+                settings, open_key_store(flows), *access_backends(settings, redis_client)
+            ),
             redis=redis_client,
         )
+        # Runs before the Redis client closes: it flushes key usage and stops listening.
+        stack.push_async_callback(services.access.aclose)
         stack.push_async_callback(_cancel, services.tasks)
         _start(services.tasks, runner.cache.keep_fresh(settings.flow_cache_check))
         await _listen_for_changes(services, events)
@@ -173,6 +188,37 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def open_key_store(flows: FlowStore) -> KeyStore:
+    """API keys live in the flow database, on the flow store's pool or connection."""
+    from flowserve.store.postgres import PostgresFlowStore
+    from flowserve.store.sqlite import SqliteFlowStore
+
+    if isinstance(flows, PostgresFlowStore):
+        from flowserve.store.postgres_keys import PostgresKeyStore
+
+        return PostgresKeyStore(flows.pool)
+    if isinstance(flows, SqliteFlowStore):
+        from flowserve.store.sqlite_keys import SqliteKeyStore
+
+        return SqliteKeyStore(flows)
+    # Never fall back to memory: keys created now would vanish on restart.
+    raise FlowserveError(f"No API key store for a {type(flows).__name__}")
+
+
+def access_backends(
+    settings: Settings, redis_client: RedisClient | None
+) -> tuple[RateLimiter, KeyEvents | None]:
+    """Rate limits and revocation news: shared through Redis when configured."""
+    if redis_client is None:
+        return MemoryRateLimiter(), None
+    from flowserve.store.redis_access import RedisKeyEvents, RedisRateLimiter
+
+    return (
+        RedisRateLimiter(redis_client, settings.redis_prefix, MemoryRateLimiter()),
+        RedisKeyEvents(redis_client, settings.redis_prefix),
+    )
 
 
 async def open_flow_store(settings: Settings, *, migrate: bool | None = None) -> FlowStore:

@@ -29,6 +29,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args, host=args.host, port=args.port, workers=args.workers, flows_dir=args.flows_dir
     )
     configure_logging(settings.log_level, json=settings.log_json)
+    if settings.auth == "on" and not settings.api_key:
+        from flowserve.cli_keys import require_a_key
+
+        require_a_key(settings)  # a clear error now rather than a failed startup later
     config = {
         "host": settings.host,
         "port": settings.port,
@@ -168,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="upsert every flow JSON of DIR by id (idempotent)")
     imp.add_argument("directory", metavar="DIR")
     imp.set_defaults(func=cmd_import)
+
+    from flowserve import cli_keys
+
+    cli_keys.register(sub, _settings)
     return parser
 
 

@@ -30,6 +30,7 @@ class SettingsError(Invalid):
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 
 
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -58,6 +59,22 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     # Access control
     api_key: str = ""
     auth: Literal["on", "off"] = "on"
+    # How long a verified key is trusted without asking the store again: the most
+    # a revocation can take to reach another instance when Redis pub/sub is down.
+    key_cache_ttl: Seconds = 5.0
+    # Langflow's webhook_auth_enable: webhooks need an execute key unless a flow opts out.
+    webhook_auth: bool = True
+    # Flows (ids or endpoint names, comma-separated) whose webhooks need no key: the
+    # per-flow opt-out, kept in the operator's hands rather than in editable flows.
+    open_webhooks: str = ""
+    # Requests per window; 0 disables. Per key for every authenticated call, per
+    # client IP for anonymous runs of PUBLIC flows.
+    rate_limit_window: Seconds = 60.0
+    rate_limit_per_key: NonNegative = 0
+    rate_limit_per_ip: NonNegative = 60
+    # Key lookups in the store (keys not yet cached, unknown ones) per client address:
+    # a guard for the database against floods of made-up keys.
+    rate_limit_key_lookups: NonNegative = 600
 
     # Limits
     max_body_bytes: Positive = 32 * 1024 * 1024

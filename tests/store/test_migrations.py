@@ -54,8 +54,10 @@ async def test_migrate_reports_what_it_applied(fresh_database: str, tmp_path: Pa
     pg = await PostgresFlowStore.open(fresh_database, run_migrations=False)
     sqlite = await SqliteFlowStore.open(str(tmp_path / "f.db"), run_migrations=False)
     try:
-        assert await pg.migrate() == ["0001_flows"]
-        assert await sqlite.migrate() == ["0001_flows"]
+        shipped = [f"{m.version:04d}_{m.name}" for m in migrations("postgres")]
+        assert shipped[0] == "0001_flows"
+        assert await pg.migrate() == shipped
+        assert await sqlite.migrate() == shipped
         assert await pg.migrate() == []
         assert await sqlite.migrate() == []
     finally:

@@ -8,7 +8,8 @@ import swagger_ui_bundle
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from flowserve.api import docs, flows, meta, projects, run, sessions
+from flowserve.api import docs, flows, keys, meta, projects, run, sessions
+from flowserve.api.auth import guard
 from flowserve.api.spec import Operation
 
 OPERATIONS: list[Operation] = [
@@ -18,12 +19,13 @@ OPERATIONS: list[Operation] = [
     *flows.OPERATIONS,
     *projects.OPERATIONS,
     *sessions.OPERATIONS,
+    *keys.OPERATIONS,
 ]
 
 
 def build_routes(operations: Sequence[Operation] = OPERATIONS) -> list[BaseRoute]:
     routes: list[BaseRoute] = [
-        Route(op.path, op.endpoint, methods=[op.method], name=f"{op.method} {op.path}")
+        Route(op.path, guard(op), methods=[op.method], name=f"{op.method} {op.path}")
         for op in operations
     ]
     routes.append(

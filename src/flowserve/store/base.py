@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import re
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -184,3 +185,62 @@ class MessageStore(Protocol):
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class KeyRecord(msgspec.Struct, kw_only=True, frozen=True):
+    """A stored API key: never the key itself, only its SHA-256 and a visible prefix."""
+
+    id: str
+    name: str
+    prefix: str
+    key_hash: str
+    scopes: tuple[str, ...]
+    # None: every flow. Otherwise flow ids or endpoint names this key may touch.
+    flows: tuple[str, ...] | None = None
+    expires_at: datetime | None = None
+    created_at: datetime
+    last_used_at: datetime | None = None
+    total_uses: int = 0
+    revoked_at: datetime | None = None
+
+
+class KeyStore(Protocol):
+    async def create(self, record: KeyRecord) -> KeyRecord: ...
+
+    async def by_hash(self, key_hash: str) -> KeyRecord | None: ...
+
+    async def get(self, key_id: str) -> KeyRecord | None: ...
+
+    async def list(self) -> builtins.list[KeyRecord]:
+        """Every key, revoked ones included, oldest first."""
+        ...
+
+    async def revoke(self, key_id: str, at: datetime) -> KeyRecord | None:
+        """Mark a key revoked (idempotent); None when there is no such key."""
+        ...
+
+    async def touch(self, key_id: str, used_at: datetime, uses: int) -> None:
+        """Record ``uses`` more uses, the last at ``used_at`` (batched by the caller)."""
+        ...
+
+    async def count_usable(self, now: datetime) -> int:
+        """How many keys are neither revoked nor expired."""
+        ...
+
+    async def ping(self) -> None: ...
+
+
+class RateLimiter(Protocol):
+    async def hit(self, bucket: str, limit: int, window: float) -> float:
+        """Count one request in ``bucket``; 0 when allowed, else seconds until it would be."""
+        ...
+
+
+class KeyEvents(Protocol):
+    """News of revoked keys shared between instances (Redis pub/sub)."""
+
+    async def publish_revoked(self, key_id: str) -> None: ...
+
+    def follow(self, on_revoked: Callable[[str], None], on_gap: Callable[[], None]) -> None: ...
+
+    async def aclose(self) -> None: ...
