@@ -26,6 +26,8 @@ def create_app(settings: Settings, *, registry: Registry | None = None) -> Starl
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(settings, registry=registry) as services:
             app.state.services = services
+            # Refuses to start with auth on and no key to authenticate with.
+            await services.access.start()
             async with AsyncExitStack() as background:
                 if settings.job_worker:
                     worker = services.jobs.worker(settings, services.runner, services.http)

@@ -8,13 +8,18 @@ import swagger_ui_bundle
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from flowserve.api import docs, meta, run, subscriptions, webhooks
+from flowserve.api import docs, flows, keys, meta, projects, run, sessions, subscriptions, webhooks
+from flowserve.api.auth import guard
 from flowserve.api.spec import Operation
 
 OPERATIONS: list[Operation] = [
     *run.OPERATIONS,
     *meta.OPERATIONS,
     *docs.OPERATIONS,
+    *flows.OPERATIONS,
+    *projects.OPERATIONS,
+    *sessions.OPERATIONS,
+    *keys.OPERATIONS,
     *webhooks.OPERATIONS,
     *subscriptions.OPERATIONS,
 ]
@@ -22,7 +27,7 @@ OPERATIONS: list[Operation] = [
 
 def build_routes(operations: Sequence[Operation] = OPERATIONS) -> list[BaseRoute]:
     routes: list[BaseRoute] = [
-        Route(op.path, op.endpoint, methods=[op.method], name=f"{op.method} {op.path}")
+        Route(op.path, guard(op), methods=[op.method], name=f"{op.method} {op.path}")
         for op in operations
     ]
     routes.append(
