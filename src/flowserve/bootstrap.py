@@ -9,20 +9,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import structlog
 
+from flowserve import __version__
 from flowserve.components import build_registry
 from flowserve.engine import Registry
 from flowserve.errors import FlowserveError
 from flowserve.flowfile import load_document, parse_flow
+from flowserve.metrics import Metrics, RunObservers
 from flowserve.runner import Runner, compile_graph
-from flowserve.settings import Settings, process_environment
+from flowserve.settings import Settings, otlp_endpoint, process_environment
 from flowserve.store.base import FlowRecord, FlowStore, MessageStore
 from flowserve.store.memory import MemoryFlowStore, MemoryMessageStore
+from flowserve.tracing import RunTracer, build_tracer
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +38,8 @@ class Services:
     registry: Registry
     runner: Runner
     http: httpx.AsyncClient
+    # Prometheus metrics of this instance; the job worker reports queue depth and outcomes here.
+    metrics: Metrics = field(default_factory=Metrics)
 
     async def health(self) -> dict[str, str]:
         """Each store's state: "ok" or why it is not."""
@@ -55,11 +60,18 @@ async def open_services(
     *,
     environment: Mapping[str, str] | None = None,
     registry: Registry | None = None,
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[Services]:
     registry = registry if registry is not None else build_registry()
     flows = MemoryFlowStore()
     messages = MemoryMessageStore()
-    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False) as http:
+    metrics = metrics if metrics is not None else Metrics()
+    tracer = build_tracer(otlp_endpoint(), service_version=__version__)
+    observer = RunObservers(metrics.run_finished, *([tracer] if tracer else []))
+    async with (
+        httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False) as http,
+        _shutting_down(tracer),
+    ):
         runner = Runner(
             flows=flows,
             messages=messages,
@@ -68,6 +80,7 @@ async def open_services(
             session_ttl=settings.session_ttl,
             run_timeout=settings.run_timeout,
             services={"http": http},
+            observer=observer,
         )
         services = Services(
             settings=settings,
@@ -76,9 +89,20 @@ async def open_services(
             registry=registry,
             runner=runner,
             http=http,
+            metrics=metrics,
         )
         await seed_flows(services, settings.flows_path)
         yield services
+
+
+@asynccontextmanager
+async def _shutting_down(tracer: RunTracer | None) -> AsyncIterator[None]:
+    """Flush the spans still buffered when the services close."""
+    try:
+        yield
+    finally:
+        if tracer is not None:
+            await asyncio.to_thread(tracer.shutdown)
 
 
 def record_from_document(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,6 +18,7 @@ import msgspec
 from flowserve.engine import (
     EventSink,
     Graph,
+    GraphRun,
     Message,
     Registry,
     RunContext,
@@ -27,8 +28,9 @@ from flowserve.engine import (
 )
 from flowserve.engine.component import NullSink
 from flowserve.engine.tweaks import Overlay
-from flowserve.errors import FlowNotFound, InvalidRunInput, RunTimeout
+from flowserve.errors import FlowNotFound, FlowserveError, InvalidRunInput, RunTimeout
 from flowserve.flowfile import parse_flow
+from flowserve.metrics import NodeTiming, RunOutcome
 from flowserve.results import RunResponse, run_response
 from flowserve.store.base import FlowRecord, FlowStore, MessageStore
 
@@ -115,6 +117,8 @@ class Runner:
     session_ttl: int = 1800
     run_timeout: float = 300.0
     services: Mapping[str, Any] = field(default_factory=dict)
+    # Told how every run ended (metrics, tracing); must be cheap and must not raise.
+    observer: Callable[[RunOutcome], None] | None = None
     _cache: dict[str, _CacheEntry] = field(default_factory=dict)
 
     async def graph(self, ref: str) -> tuple[Graph, FlowRecord]:
@@ -162,13 +166,27 @@ class Runner:
             services=self.services,
             streaming=sink is not None,
         )
+        started_at = time.time()
+        status = "internal_error"
+        graph_run: GraphRun | None = None
         try:
             async with asyncio.timeout(self.run_timeout):
                 graph_run = await execute(run.graph, ctx, run.overlay)
+            status = "success"
         except TimeoutError as exc:
+            status = RunTimeout.code
             raise RunTimeout(f"The run did not finish within {self.run_timeout:g} s") from exc
+        except FlowserveError as exc:
+            status = exc.code
+            raise
+        except asyncio.CancelledError:
+            status = "cancelled"  # the client went away, or the server is shutting down
+            raise
         finally:
             await memory.flush()
+            if self.observer is not None:
+                self.observer(_outcome(run, ctx, status, started_at, started, graph_run))
+        assert graph_run is not None  # set whenever execute returned
         return run_response(
             session_id=run.session_id,
             inputs=run.inputs,
@@ -178,6 +196,43 @@ class Runner:
             usage=ctx.usage,
             run_id=ctx.run_id,
         )
+
+
+def _outcome(
+    run: PreparedRun,
+    ctx: RunContext,
+    status: str,
+    started_at: float,
+    started: float,
+    graph_run: GraphRun | None,
+) -> RunOutcome:
+    duration = time.perf_counter() - started
+    nodes: tuple[NodeTiming, ...] = ()
+    if graph_run is not None:
+        origin = started
+        nodes = tuple(
+            NodeTiming(
+                node_id=node_id,
+                component=done.node.type,
+                display_name=done.node.display_name,
+                offset=max(done.started - origin, 0.0),
+                duration=done.duration,
+            )
+            for node_id, done in graph_run.nodes.items()
+            if not done.skipped
+        )
+    return RunOutcome(
+        flow_id=run.graph.id,
+        flow_name=run.graph.flow.name,
+        run_id=ctx.run_id,
+        session_id=run.session_id,
+        status=status,
+        started_at=started_at,
+        duration=duration,
+        usage=ctx.usage,
+        nodes=nodes,
+        streaming=ctx.streaming,
+    )
 
 
 def compile_graph(record: FlowRecord, registry: Registry) -> Graph:

@@ -30,6 +30,7 @@ class SettingsError(Invalid):
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 
 
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -59,6 +60,19 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     max_body_bytes: Positive = 32 * 1024 * 1024
     run_timeout: Seconds = 300.0
     max_concurrent_runs: Positive = 1024
+    # Seconds a client is told to wait (Retry-After) when the instance is at max_concurrent_runs.
+    overload_retry_after: Positive = 1
+
+    # Lifecycle
+    # In-flight requests and streams get this long to finish after SIGTERM.
+    shutdown_timeout: Seconds = 30.0
+    # How long startup keeps retrying unreachable stores (with backoff) before giving up.
+    startup_timeout: Seconds = 60.0
+    # An idle event stream sends a blank line this often so proxies keep it open; 0 = never.
+    stream_heartbeat: NonNegative = 15.0
+
+    # Observability
+    metrics: bool = True
 
     # Logs
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -71,6 +85,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     @property
     def flows_path(self) -> Path:
         return Path(self.flows_dir)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Settings:
@@ -126,6 +144,13 @@ def read_env_file(path: Path) -> dict[str, str]:
             value = value[1:-1]
         env[key.strip()] = value
     return env
+
+
+def otlp_endpoint() -> str:
+    """The OpenTelemetry exporter endpoint (standard ``OTEL_*`` variables); empty = no tracing."""
+    return os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT", ""
+    )
 
 
 def process_environment() -> dict[str, str]:

@@ -1,0 +1,180 @@
+"""Prometheus metrics: what an operator graphs and alerts on, cheap enough for the hot path.
+
+One ``Metrics`` per app (its own ``CollectorRegistry``, so tests and several
+apps in one process do not mix their numbers). Labels are bounded: flows by
+id, components by type, HTTP by route template (never the raw path), statuses
+by error code. Observing a request or a run costs a few microseconds: label
+children are looked up once and cached in a plain dict.
+
+The job worker reports through ``set_queue_depth`` and ``job_finished``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from flowserve.engine.types import TokenUsage
+
+# Seconds: sub-millisecond API answers up to runs of several minutes.
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class NodeTiming:
+    """One component's share of a run (for latency histograms and trace spans)."""
+
+    node_id: str
+    component: str
+    display_name: str
+    offset: float  # seconds after the run started
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What the runner reports once a run has ended, however it ended."""
+
+    flow_id: str
+    flow_name: str
+    run_id: str
+    session_id: str
+    status: str  # "success", or the error code that ended it
+    started_at: float  # wall clock (time.time())
+    duration: float
+    usage: TokenUsage | None
+    nodes: tuple[NodeTiming, ...] = ()
+    streaming: bool = False
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http_duration = Histogram(
+            "flowserve_http_request_duration_seconds",
+            "HTTP request latency until the response is complete (streams: until the end)",
+            ("method", "route", "status"),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.runs = Counter(
+            "flowserve_runs", "Flow runs by flow id and outcome", ("flow", "status"), registry=r
+        )
+        self.run_duration = Histogram(
+            "flowserve_run_duration_seconds",
+            "Flow run latency",
+            ("flow",),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.component_duration = Histogram(
+            "flowserve_component_duration_seconds",
+            "Component latency within runs, by component type",
+            ("component",),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.tokens = Counter(
+            "flowserve_tokens", "LLM tokens used by runs", ("flow", "kind"), registry=r
+        )
+        self.rejected = Counter(
+            "flowserve_runs_rejected",
+            "Runs refused before starting, by reason",
+            ("reason",),
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "flowserve_runs_in_flight", "Runs executing on this instance now", registry=r
+        )
+        self.queue_depth = Gauge(
+            "flowserve_queue_depth", "Jobs waiting in a queue", ("queue",), registry=r
+        )
+        self.jobs = Counter(
+            "flowserve_jobs", "Background jobs by kind and outcome", ("kind", "outcome"), registry=r
+        )
+        self.job_duration = Histogram(
+            "flowserve_job_duration_seconds",
+            "Background job latency",
+            ("kind",),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self._http: dict[tuple[str, str, int], Any] = {}
+        self._components: dict[str, Any] = {}
+
+    # -- HTTP (called by the request middleware, once per request) --------------------------
+
+    def http_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        child = self._http.get(key)
+        if child is None:
+            child = self._http[key] = self.http_duration.labels(method, route, str(status))
+        child.observe(seconds)
+
+    # -- runs (called by the runner) -----------------------------------------------------------
+
+    def run_finished(self, outcome: RunOutcome) -> None:
+        self.runs.labels(outcome.flow_id, outcome.status).inc()
+        self.run_duration.labels(outcome.flow_id).observe(outcome.duration)
+        for node in outcome.nodes:
+            child = self._components.get(node.component)
+            if child is None:
+                child = self._components[node.component] = self.component_duration.labels(
+                    node.component
+                )
+            child.observe(node.duration)
+        usage = outcome.usage
+        if usage is not None:
+            if usage.input_tokens:
+                self.tokens.labels(outcome.flow_id, "input").inc(usage.input_tokens)
+            if usage.output_tokens:
+                self.tokens.labels(outcome.flow_id, "output").inc(usage.output_tokens)
+
+    def run_rejected(self, reason: str) -> None:
+        self.rejected.labels(reason).inc()
+
+    def track_in_flight(self, read: Callable[[], float]) -> None:
+        """Report the in-flight gauge from ``read()`` at scrape time (nothing on the hot path)."""
+        self.in_flight.set_function(read)
+
+    # -- jobs (hooks for the job worker) --------------------------------------------------------
+
+    def set_queue_depth(self, queue: str, depth: int) -> None:
+        self.queue_depth.labels(queue).set(depth)
+
+    def job_finished(self, kind: str, outcome: str, seconds: float) -> None:
+        """``outcome``: "success", "retry", "failed" (gave up) or "abandoned" (handed back)."""
+        self.jobs.labels(kind, outcome).inc()
+        self.job_duration.labels(kind).observe(seconds)
+
+    # -- exposition -----------------------------------------------------------------------------
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class RunObservers:
+    """Fans a run's outcome out to every observer (metrics, tracing)."""
+
+    __slots__ = ("_observers",)
+
+    def __init__(self, *observers: Callable[[RunOutcome], None]) -> None:
+        self._observers = observers
+
+    def __call__(self, outcome: RunOutcome) -> None:
+        for observe in self._observers:
+            observe(outcome)
