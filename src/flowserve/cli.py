@@ -39,7 +39,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "access_log": False,
         "log_level": settings.log_level,
         "server_header": False,
-        "timeout_graceful_shutdown": 30,
+        # SIGTERM: stop accepting, let in-flight runs and streams finish up to this deadline.
+        "timeout_graceful_shutdown": settings.shutdown_timeout,
+        # Longer than the proxies' upstream keepalive (nginx: 60 s), so the proxy, not
+        # us, closes idle pooled connections and never reuses one we just closed.
+        "timeout_keep_alive": 75,
     }
     if settings.workers > 1:
         # Worker processes rebuild the app from the environment: pass our overrides on.
