@@ -195,9 +195,7 @@ def test_systemd_unit_drains_and_restarts(tmp_path: Path) -> None:
     local = (
         (DEPLOY / "flowserve.service")
         .read_text()
-        .replace(
-            "/opt/flowserve/bin/flowserve", str(Path(sys.executable).parent / "flowserve")
-        )
+        .replace("/opt/flowserve/bin/flowserve", str(Path(sys.executable).parent / "flowserve"))
     )
     copy = tmp_path / "flowserve.service"
     copy.write_text(local)
