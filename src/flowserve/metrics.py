@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -25,6 +26,8 @@ from prometheus_client import (
 )
 
 from flowserve.engine.types import TokenUsage
+
+log = structlog.get_logger(__name__)
 
 # Seconds: sub-millisecond API answers up to runs of several minutes.
 LATENCY_BUCKETS = (
@@ -115,6 +118,7 @@ class Metrics:
         )
         self._http: dict[tuple[str, str, int], Any] = {}
         self._components: dict[str, Any] = {}
+        self._runs: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     # -- HTTP (called by the request middleware, once per request) --------------------------
 
@@ -128,8 +132,15 @@ class Metrics:
     # -- runs (called by the runner) -----------------------------------------------------------
 
     def run_finished(self, outcome: RunOutcome) -> None:
-        self.runs.labels(outcome.flow_id, outcome.status).inc()
-        self.run_duration.labels(outcome.flow_id).observe(outcome.duration)
+        key = (outcome.flow_id, outcome.status)
+        children = self._runs.get(key)
+        if children is None:
+            children = self._runs[key] = (
+                self.runs.labels(*key),
+                self.run_duration.labels(outcome.flow_id),
+            )
+        children[0].inc()
+        children[1].observe(outcome.duration)
         for node in outcome.nodes:
             child = self._components.get(node.component)
             if child is None:
@@ -168,7 +179,10 @@ class Metrics:
 
 
 class RunObservers:
-    """Fans a run's outcome out to every observer (metrics, tracing)."""
+    """Fans a run's outcome out to every observer (metrics, tracing).
+
+    An observer that fails is logged and skipped: it never changes a run's result.
+    """
 
     __slots__ = ("_observers",)
 
@@ -177,4 +191,7 @@ class RunObservers:
 
     def __call__(self, outcome: RunOutcome) -> None:
         for observe in self._observers:
-            observe(outcome)
+            try:
+                observe(outcome)
+            except Exception:
+                log.exception("run_observer_failed", observer=repr(observe))

@@ -9,6 +9,7 @@ silently. Settings are passed down explicitly and never logged whole.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,6 +32,10 @@ Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+# "" or "/prefix[/more]" with no trailing slash: what the proxy strips before forwarding.
+RootPath = Annotated[str, msgspec.Meta(pattern=r"^(/[^/\s]+)*$")]
+# "" or an absolute http(s) URL: what users reach, used for generated links.
+PublicURL = Annotated[str, msgspec.Meta(pattern=r"^(https?://[^/\s]+(/\S*)?)?$")]
 
 
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -39,8 +44,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     port: Port = 7860
     workers: Positive = 1
     flows_dir: str = "flows"
-    root_path: str = ""
-    public_url: str = ""
+    root_path: RootPath = ""
+    public_url: PublicURL = ""
     forwarded_allow_ips: str = "127.0.0.1"
     cors_origins: str = ""
 
@@ -117,6 +122,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 
 
 def _env_name(message: str) -> str:
+    # "Expected `int` >= 0 - at `$.port`" -> name the variable people set.
+    if "`$." in message:
+        return re.sub(r"`\$\.(\w+)`", lambda m: f"`{PREFIX}{m.group(1).upper()}`", message)
     # "Object contains unknown field `prot`" -> mention the variable people set.
     if "`" in message:
         head, field, tail = message.split("`", 2)
