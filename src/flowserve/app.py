@@ -20,14 +20,18 @@ from flowserve.errors import Unavailable
 from flowserve.lifecycle import open_when_ready
 from flowserve.limits import RunSlots
 from flowserve.metrics import Metrics
-from flowserve.settings import Settings
+from flowserve.settings import Settings, prometheus_multiproc_dir
 
 log = structlog.get_logger(__name__)
 
 
 def create_app(settings: Settings, *, registry: Registry | None = None) -> Starlette:
-    metrics = Metrics()
-    run_slots = RunSlots(settings.max_concurrent_runs, retry_after=settings.overload_retry_after)
+    metrics = Metrics(multiprocess_dir=prometheus_multiproc_dir())
+    run_slots = RunSlots(
+        settings.max_concurrent_runs,
+        retry_after=settings.overload_retry_after,
+        gauge=metrics.shared_in_flight,
+    )
     metrics.track_in_flight(lambda: run_slots.in_use)
 
     @asynccontextmanager
@@ -44,6 +48,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None) -> Starl
                 flows_dir=settings.flows_dir,
             )
             yield
+        metrics.close()
         log.info("stopped")
 
     app = Starlette(

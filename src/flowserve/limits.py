@@ -7,18 +7,28 @@ client) retries on another replica, and the instance keeps its latency.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from flowserve.errors import Overloaded
+
+
+class Counter(Protocol):
+    def inc(self, amount: float = 1) -> None: ...
+
+    def dec(self, amount: float = 1) -> None: ...
 
 
 class RunSlots:
     """A counter, not a semaphore: nothing waits, so acquiring is a comparison."""
 
-    __slots__ = ("_in_use", "limit", "retry_after")
+    __slots__ = ("_gauge", "_in_use", "limit", "retry_after")
 
-    def __init__(self, limit: int, *, retry_after: int = 1) -> None:
+    def __init__(self, limit: int, *, retry_after: int = 1, gauge: Counter | None = None) -> None:
         self.limit = limit
         self.retry_after = retry_after
         self._in_use = 0
+        # Only when worker processes share a gauge; otherwise it is read at scrape time.
+        self._gauge = gauge
 
     @property
     def in_use(self) -> int:
@@ -33,6 +43,10 @@ class RunSlots:
                 headers={"Retry-After": str(self.retry_after)},
             )
         self._in_use += 1
+        if self._gauge is not None:
+            self._gauge.inc()
 
     def release(self) -> None:
         self._in_use -= 1
+        if self._gauge is not None:
+            self._gauge.dec()

@@ -1,7 +1,9 @@
 """Prometheus metrics: what an operator graphs and alerts on, cheap enough for the hot path.
 
 One ``Metrics`` per app (its own ``CollectorRegistry``, so tests and several
-apps in one process do not mix their numbers). Labels are bounded: flows by
+apps in one process do not mix their numbers). With ``--workers N`` the
+workers share their numbers through ``PROMETHEUS_MULTIPROC_DIR`` (the CLI
+sets one up), and any worker's ``/metrics`` reports the sum of all. Labels are bounded: flows by
 id, components by type, HTTP by route template (never the raw path), statuses
 by error code. Observing a request or a run costs a few microseconds: label
 children are looked up once and cached in a plain dict.
@@ -11,6 +13,7 @@ The job worker reports through ``set_queue_depth`` and ``job_finished``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +27,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from flowserve.engine.types import TokenUsage
 
@@ -64,8 +68,11 @@ class RunOutcome:
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+    def __init__(self, *, multiprocess_dir: str = "") -> None:
+        # prometheus-client decides at import time, from PROMETHEUS_MULTIPROC_DIR,
+        # whether values live in shared files; here we only choose how to collect them.
+        self.multiprocess_dir = multiprocess_dir
+        self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.http_duration = Histogram(
             "flowserve_http_request_duration_seconds",
@@ -101,10 +108,17 @@ class Metrics:
             registry=r,
         )
         self.in_flight = Gauge(
-            "flowserve_runs_in_flight", "Runs executing on this instance now", registry=r
+            "flowserve_runs_in_flight",
+            "Runs executing on this instance now",
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.queue_depth = Gauge(
-            "flowserve_queue_depth", "Jobs waiting in a queue", ("queue",), registry=r
+            "flowserve_queue_depth",
+            "Jobs waiting in a queue",
+            ("queue",),
+            registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.jobs = Counter(
             "flowserve_jobs", "Background jobs by kind and outcome", ("kind", "outcome"), registry=r
@@ -159,8 +173,18 @@ class Metrics:
         self.rejected.labels(reason).inc()
 
     def track_in_flight(self, read: Callable[[], float]) -> None:
-        """Report the in-flight gauge from ``read()`` at scrape time (nothing on the hot path)."""
-        self.in_flight.set_function(read)
+        """Report the in-flight gauge from ``read()`` at scrape time (nothing on the hot path).
+
+        Not with several workers: each must then count into the shared gauge itself
+        (``shared_in_flight``).
+        """
+        if not self.multiprocess_dir:
+            self.in_flight.set_function(read)
+
+    @property
+    def shared_in_flight(self) -> Gauge | None:
+        """The gauge run admission must inc/dec when workers share metrics, else None."""
+        return self.in_flight if self.multiprocess_dir else None
 
     # -- jobs (hooks for the job worker) --------------------------------------------------------
 
@@ -175,7 +199,16 @@ class Metrics:
     # -- exposition -----------------------------------------------------------------------------
 
     def render(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        if not self.multiprocess_dir:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        return generate_latest(merged), CONTENT_TYPE_LATEST
+
+    def close(self) -> None:
+        """This process is leaving: drop its share of the live gauges."""
+        if self.multiprocess_dir:
+            mark_process_dead(os.getpid(), self.multiprocess_dir)  # type: ignore[no-untyped-call]
 
 
 class RunObservers:

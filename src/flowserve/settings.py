@@ -161,6 +161,11 @@ def otlp_endpoint() -> str:
     )
 
 
+def prometheus_multiproc_dir() -> str:
+    """Where worker processes share their metrics (set by ``flowserve serve --workers N``)."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+
+
 def process_environment() -> dict[str, str]:
     """A snapshot of the environment: the global variables flows may reference."""
     return dict(os.environ)

@@ -101,6 +101,11 @@ def test_several_workers_serve_and_drain(serve: Serve) -> None:
     for _ in range(4):
         response = httpx.post(f"{replica.url}/api/v1/run/{HELLO}", json={})
         assert response.status_code == 200
+    # Whichever worker answers, /metrics counts the runs of all of them.
+    for _ in range(4):
+        scraped = httpx.get(f"{replica.url}/metrics").text
+        assert f'flowserve_runs_total{{flow="{HELLO}",status="success"}} 4.0' in scraped
+        assert "flowserve_runs_in_flight 0.0" in scraped
     replica.terminate()
     assert replica.wait_exit() in (0, -signal.SIGTERM)
     assert replica.logs().count("Application startup complete") == 2
