@@ -113,9 +113,19 @@ def nginx_binary() -> str:
     return found
 
 
-def nginx_config(workdir: Path, listen: int, upstreams: list[int]) -> str:
-    """deploy/nginx.conf with loopback ports and private paths; everything else verbatim."""
+def nginx_config(workdir: Path, listen: int, upstreams: list[int], prefix: str = "") -> str:
+    """deploy/nginx.conf with loopback ports and private paths; everything else verbatim.
+
+    With ``prefix``, the API is served under it the way the file's comment says.
+    """
     text = NGINX_CONF.read_text()
+    if prefix:
+        text, count = re.subn(
+            r"location / \{\n(\s*)proxy_pass http://flowserve;",
+            rf"location {prefix}/ {{\n\1proxy_pass http://flowserve/;",
+            text,
+        )
+        assert count == 1, "deploy/nginx.conf changed: no 'location /' to put under a prefix"
     replacements = [
         (r"pid /tmp/nginx\.pid;", f"pid {workdir}/nginx.pid;"),
         (r"error_log /dev/stderr warn;", f"error_log {workdir}/error.log info;"),
@@ -140,7 +150,7 @@ def nginx_config(workdir: Path, listen: int, upstreams: list[int]) -> str:
 class Nginx:
     """nginx in the foreground (never the system service), with deploy/nginx.conf."""
 
-    def __init__(self, workdir: Path, upstreams: list[int]) -> None:
+    def __init__(self, workdir: Path, upstreams: list[int], *, prefix: str = "") -> None:
         self.dir = workdir / "nginx"
         self.dir.mkdir()
         # Worker processes may run as an unprivileged user: let them write temp files.
@@ -148,7 +158,7 @@ class Nginx:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.conf = self.dir / "nginx.conf"
-        self.conf.write_text(nginx_config(self.dir, self.port, upstreams))
+        self.conf.write_text(nginx_config(self.dir, self.port, upstreams, prefix))
         binary = nginx_binary()
         base = [
             binary,

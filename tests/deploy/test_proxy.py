@@ -170,3 +170,37 @@ def test_stream_in_flight_finishes_when_its_replica_is_stopped(cluster: Cluster)
         events = [json.loads(line)["event"] for line in lines if line.strip()]
     assert events == ["add_message", "end"]
     assert cluster.replicas[0].wait_exit() in CLEAN_EXIT
+
+
+def test_api_under_a_prefix_behind_nginx(tmp_path: Path) -> None:
+    """The documented prefix recipe: nginx strips /flowserve, links carry it again."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "hello-world.json").write_bytes((FLOWS / "hello-world.json").read_bytes())
+    replica = Replica(
+        tmp_path,
+        "prefixed",
+        env={"FLOWSERVE_FLOWS_DIR": str(flows), "FLOWSERVE_ROOT_PATH": "/flowserve"},
+    )
+    nginx: Nginx | None = None
+    try:
+        replica.wait_ready()
+        nginx = Nginx(tmp_path, [replica.port, replica.port], prefix="/flowserve")
+        with httpx.Client(base_url=nginx.url, timeout=30) as http:
+            run = http.post(f"/flowserve/api/v1/run/{HELLO}", json={})
+            docs = http.get("/flowserve/docs")
+            spec = http.get("/flowserve/openapi.json").json()
+            asset = http.get("/flowserve/docs/static/swagger-ui-bundle.js")
+            outside = http.get("/api/v1/version")
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        replica.stop()
+    assert run.status_code == 200
+    assert run.json()["outputs"][0]["outputs"][0]["results"]["message"]["text"] == "Hello, World!"
+    assert 'url: "/flowserve/openapi.json"' in docs.text
+    assert asset.status_code == 200
+    assert spec["servers"] == [{"url": f"http://127.0.0.1:{nginx.port}/flowserve"}]
+    # Outside the prefix nothing reaches flowserve (it would have set a request id).
+    assert outside.status_code != 200
+    assert "x-request-id" not in outside.headers
