@@ -101,7 +101,8 @@ class Replica:
         self._stderr.close()
 
     def logs(self) -> str:
-        self._stderr.flush()
+        if not self._stderr.closed:
+            self._stderr.flush()
         return self.stderr_path.read_text(errors="replace")
 
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.deploy.components import through, write_flow
 from tests.deploy.processes import Replica
+from tests.helpers import node
 
 HELLO = "44d4caa3-488a-4d5d-9a1d-20af07107439"
 FLOWS = Path(__file__).resolve().parents[1] / "fixtures" / "flows"
@@ -109,3 +111,30 @@ def test_several_workers_serve_and_drain(serve: Serve) -> None:
     replica.terminate()
     assert replica.wait_exit() in (0, -signal.SIGTERM)
     assert replica.logs().count("Application startup complete") == 2
+
+
+def test_shutdown_deadline_ends_runs_that_outlast_it(tmp_path: Path, flows: Path) -> None:
+    gate = tmp_path / "never-opened"
+    write_flow(flows, through("held", node("TestFileGate-b", "TestFileGate", path=str(gate))))
+    replica = Replica(
+        tmp_path,
+        "deadline",
+        env={"FLOWSERVE_FLOWS_DIR": str(flows), "FLOWSERVE_SHUTDOWN_TIMEOUT": "0.5"},
+    )
+    try:
+        replica.wait_ready()
+        with (
+            httpx.Client(timeout=30) as http,
+            http.stream("POST", f"{replica.url}/api/v1/run/held?stream=true", json={}) as resp,
+        ):
+            lines = resp.iter_lines()
+            assert json.loads(next(lines))["event"] == "add_message"
+            replica.terminate()
+            # The run never finishes: at the deadline the server ends it and exits.
+            with pytest.raises(httpx.RemoteProtocolError):
+                for _ in lines:
+                    pass
+        assert replica.wait_exit() in (0, -signal.SIGTERM)
+    finally:
+        replica.stop()
+    assert "timeout graceful shutdown exceeded" in replica.logs()
