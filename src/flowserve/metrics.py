@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -29,7 +28,7 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-from flowserve.engine.types import TokenUsage
+from flowserve.outcome import RunOutcome
 
 log = structlog.get_logger(__name__)
 
@@ -38,33 +37,6 @@ LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
 )  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class NodeTiming:
-    """One component's share of a run (for latency histograms and trace spans)."""
-
-    node_id: str
-    component: str
-    display_name: str
-    offset: float  # seconds after the run started
-    duration: float
-
-
-@dataclass(frozen=True, slots=True)
-class RunOutcome:
-    """What the runner reports once a run has ended, however it ended."""
-
-    flow_id: str
-    flow_name: str
-    run_id: str
-    session_id: str
-    status: str  # "success", or the error code that ended it
-    started_at: float  # wall clock (time.time())
-    duration: float
-    usage: TokenUsage | None
-    nodes: tuple[NodeTiming, ...] = ()
-    streaming: bool = False
 
 
 class Metrics:

@@ -30,7 +30,7 @@ from flowserve.engine.component import NullSink
 from flowserve.engine.tweaks import Overlay
 from flowserve.errors import FlowNotFound, FlowserveError, InvalidRunInput, RunTimeout
 from flowserve.flowfile import parse_flow
-from flowserve.metrics import NodeTiming, RunOutcome
+from flowserve.outcome import NodeTiming, RunOutcome
 from flowserve.results import RunResponse, run_response
 from flowserve.store.base import FlowRecord, FlowStore, MessageStore
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from flowserve.metrics import RunOutcome
+from flowserve.outcome import RunOutcome
 
 log = structlog.get_logger(__name__)
 

@@ -7,7 +7,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from flowserve.app import create_app
 from flowserve.engine.types import TokenUsage
-from flowserve.metrics import Metrics, NodeTiming, RunOutcome
+from flowserve.metrics import Metrics, RunObservers
+from flowserve.outcome import NodeTiming, RunOutcome
 from flowserve.settings import Settings
 from tests.conftest import _serve_in_lifespan
 
@@ -97,3 +98,14 @@ def test_tokens_and_job_hooks_are_exported() -> None:
     assert value(found, "flowserve_jobs_total", kind="webhook", outcome="success") == 1
     assert value(found, "flowserve_jobs_total", kind="webhook", outcome="retry") == 1
     assert value(found, "flowserve_job_duration_seconds_count", kind="webhook") == 2
+
+
+def test_a_failing_observer_does_not_stop_the_others() -> None:
+    seen: list[str] = []
+
+    def broken(outcome: RunOutcome) -> None:
+        raise RuntimeError("exporter down")
+
+    observers = RunObservers(broken, lambda outcome: seen.append(outcome.run_id))
+    observers(RunOutcome("f", "F", "run-1", "s", "success", 0.0, 0.1, None))
+    assert seen == ["run-1"]
