@@ -28,6 +28,7 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from flowserve.fastmetrics import FastCounter, FastHistogram
 from flowserve.outcome import RunOutcome
 
 log = structlog.get_logger(__name__)
@@ -46,38 +47,27 @@ class Metrics:
         self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.http_duration = Histogram(
+        # Hot-path counters and histograms are lock-free in a single process; with
+        # shared worker metrics they are prometheus-client's file-backed ones.
+        self.http_duration = self._histogram(
             "flowserve_http_request_duration_seconds",
             "HTTP request latency until the response is complete (streams: until the end)",
             ("method", "route", "status"),
-            buckets=LATENCY_BUCKETS,
-            registry=r,
         )
-        self.runs = Counter(
-            "flowserve_runs", "Flow runs by flow id and outcome", ("flow", "status"), registry=r
+        self.runs = self._counter(
+            "flowserve_runs", "Flow runs by flow id and outcome", ("flow", "status")
         )
-        self.run_duration = Histogram(
-            "flowserve_run_duration_seconds",
-            "Flow run latency",
-            ("flow",),
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+        self.run_duration = self._histogram(
+            "flowserve_run_duration_seconds", "Flow run latency", ("flow",)
         )
-        self.component_duration = Histogram(
+        self.component_duration = self._histogram(
             "flowserve_component_duration_seconds",
             "Component latency within runs, by component type",
             ("component",),
-            buckets=LATENCY_BUCKETS,
-            registry=r,
         )
-        self.tokens = Counter(
-            "flowserve_tokens", "LLM tokens used by runs", ("flow", "kind"), registry=r
-        )
-        self.rejected = Counter(
-            "flowserve_runs_rejected",
-            "Runs refused before starting, by reason",
-            ("reason",),
-            registry=r,
+        self.tokens = self._counter("flowserve_tokens", "LLM tokens used by runs", ("flow", "kind"))
+        self.rejected = self._counter(
+            "flowserve_runs_rejected", "Runs refused before starting, by reason", ("reason",)
         )
         self.in_flight = Gauge(
             "flowserve_runs_in_flight",
@@ -92,19 +82,31 @@ class Metrics:
             registry=r,
             multiprocess_mode="mostrecent",
         )
-        self.jobs = Counter(
-            "flowserve_jobs", "Background jobs by kind and outcome", ("kind", "outcome"), registry=r
+        self.jobs = self._counter(
+            "flowserve_jobs", "Background jobs by kind and outcome", ("kind", "outcome")
         )
-        self.job_duration = Histogram(
-            "flowserve_job_duration_seconds",
-            "Background job latency",
-            ("kind",),
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+        self.job_duration = self._histogram(
+            "flowserve_job_duration_seconds", "Background job latency", ("kind",)
         )
         self._http: dict[tuple[str, str, int], Any] = {}
         self._components: dict[str, Any] = {}
         self._runs: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    def _counter(self, name: str, documentation: str, labelnames: tuple[str, ...]) -> Any:
+        if self.multiprocess_dir:
+            return Counter(name, documentation, labelnames, registry=self.registry)
+        counter = FastCounter(f"{name}_total", documentation, labelnames)
+        self.registry.register(counter)
+        return counter
+
+    def _histogram(self, name: str, documentation: str, labelnames: tuple[str, ...]) -> Any:
+        if self.multiprocess_dir:
+            return Histogram(
+                name, documentation, labelnames, buckets=LATENCY_BUCKETS, registry=self.registry
+            )
+        histogram = FastHistogram(name, documentation, labelnames, LATENCY_BUCKETS)
+        self.registry.register(histogram)
+        return histogram
 
     # -- HTTP (called by the request middleware, once per request) --------------------------
 
@@ -127,13 +129,11 @@ class Metrics:
             )
         children[0].inc()
         children[1].observe(outcome.duration)
-        for node in outcome.nodes:
-            child = self._components.get(node.component)
+        for component, seconds in outcome.component_durations():
+            child = self._components.get(component)
             if child is None:
-                child = self._components[node.component] = self.component_duration.labels(
-                    node.component
-                )
-            child.observe(node.duration)
+                child = self._components[component] = self.component_duration.labels(component)
+            child.observe(seconds)
         usage = outcome.usage
         if usage is not None:
             if usage.input_tokens:

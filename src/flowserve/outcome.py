@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flowserve.engine.run import GraphRun
 from flowserve.engine.types import TokenUsage
 
 
@@ -22,9 +23,12 @@ class NodeTiming:
     duration: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunOutcome:
-    """What the runner reports once a run has ended, however it ended."""
+    """What the runner reports once a run has ended, however it ended.
+
+    Not frozen: a frozen dataclass pays for every field on each run; treat it as read-only.
+    """
 
     flow_id: str
     flow_name: str
@@ -34,5 +38,34 @@ class RunOutcome:
     started_at: float  # wall clock (time.time())
     duration: float
     usage: TokenUsage | None
-    nodes: tuple[NodeTiming, ...] = ()
     streaming: bool = False
+    # The finished nodes (None when the run failed) and time.perf_counter() at the
+    # start: observers derive what they need, nothing is built for them up front.
+    graph_run: GraphRun | None = None
+    origin: float = 0.0
+
+    def component_durations(self) -> list[tuple[str, float]]:
+        """(component type, seconds) of every node that ran."""
+        if self.graph_run is None:
+            return []
+        return [
+            (done.node.type, done.duration)
+            for done in self.graph_run.nodes.values()
+            if not done.skipped
+        ]
+
+    def timings(self) -> list[NodeTiming]:
+        """Every node that ran, placed on the run's timeline."""
+        if self.graph_run is None:
+            return []
+        return [
+            NodeTiming(
+                node_id=node_id,
+                component=done.node.type,
+                display_name=done.node.display_name,
+                offset=max(done.started - self.origin, 0.0),
+                duration=done.duration,
+            )
+            for node_id, done in self.graph_run.nodes.items()
+            if not done.skipped
+        ]

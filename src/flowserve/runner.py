@@ -30,7 +30,7 @@ from flowserve.engine.component import NullSink
 from flowserve.engine.tweaks import Overlay
 from flowserve.errors import FlowNotFound, FlowserveError, InvalidRunInput, RunTimeout
 from flowserve.flowfile import parse_flow
-from flowserve.outcome import NodeTiming, RunOutcome
+from flowserve.outcome import RunOutcome
 from flowserve.results import RunResponse, run_response
 from flowserve.store.base import FlowRecord, FlowStore, MessageStore
 
@@ -206,21 +206,6 @@ def _outcome(
     started: float,
     graph_run: GraphRun | None,
 ) -> RunOutcome:
-    duration = time.perf_counter() - started
-    nodes: tuple[NodeTiming, ...] = ()
-    if graph_run is not None:
-        origin = started
-        nodes = tuple(
-            NodeTiming(
-                node_id=node_id,
-                component=done.node.type,
-                display_name=done.node.display_name,
-                offset=max(done.started - origin, 0.0),
-                duration=done.duration,
-            )
-            for node_id, done in graph_run.nodes.items()
-            if not done.skipped
-        )
     return RunOutcome(
         flow_id=run.graph.id,
         flow_name=run.graph.flow.name,
@@ -228,10 +213,11 @@ def _outcome(
         session_id=run.session_id,
         status=status,
         started_at=started_at,
-        duration=duration,
+        duration=time.perf_counter() - started,
         usage=ctx.usage,
-        nodes=nodes,
         streaming=ctx.streaming,
+        graph_run=graph_run,
+        origin=started,
     )
 
 

@@ -56,7 +56,7 @@ class RunTracer:
         from opentelemetry import trace
 
         context = trace.set_span_in_context(span)
-        for node in outcome.nodes:
+        for node in outcome.timings():
             node_start = start + int(node.offset * _NS)
             child = self._tracer.start_span(
                 f"component {node.display_name}",

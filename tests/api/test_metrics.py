@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from flowserve.app import create_app
 from flowserve.engine.types import TokenUsage
 from flowserve.metrics import Metrics, RunObservers
-from flowserve.outcome import NodeTiming, RunOutcome
+from flowserve.outcome import RunOutcome
 from flowserve.settings import Settings
 from tests.conftest import _serve_in_lifespan
 
@@ -82,7 +82,6 @@ def test_tokens_and_job_hooks_are_exported() -> None:
             started_at=0.0,
             duration=0.5,
             usage=TokenUsage(input_tokens=12, output_tokens=30, total_tokens=42),
-            nodes=(NodeTiming("Agent-1", "Agent", "Agent", 0.1, 0.3),),
         )
     )
     metrics.set_queue_depth("webhooks", 7)
@@ -93,7 +92,6 @@ def test_tokens_and_job_hooks_are_exported() -> None:
     assert content_type.startswith("text/plain")
     assert value(found, "flowserve_tokens_total", flow="f1", kind="input") == 12
     assert value(found, "flowserve_tokens_total", flow="f1", kind="output") == 30
-    assert value(found, "flowserve_component_duration_seconds_count", component="Agent") == 1
     assert value(found, "flowserve_queue_depth", queue="webhooks") == 7
     assert value(found, "flowserve_jobs_total", kind="webhook", outcome="success") == 1
     assert value(found, "flowserve_jobs_total", kind="webhook", outcome="retry") == 1
