@@ -13,6 +13,7 @@ from flowserve.settings import Settings
 from tests.conftest import LiveServer, _serve_in_lifespan
 
 HELLO = "44d4caa3-488a-4d5d-9a1d-20af07107439"
+CALLER = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 class Collector:
@@ -54,9 +55,19 @@ async def test_each_run_is_a_span_with_a_child_per_component(
         async for client in _serve_in_lifespan(create_app(settings)):
             response = await client.post(f"/api/v1/run/{HELLO}", json={"session_id": "s1"})
             assert response.status_code == 200
+            joined = await client.post(
+                f"/api/v1/run/{HELLO}", json={}, headers={"traceparent": CALLER}
+            )
+            assert joined.status_code == 200
         # Leaving the lifespan flushed the batch to the collector.
     spans = collector.spans()
-    (run,) = [span for span in spans if span.name.startswith("run ")]
+    runs = [span for span in spans if span.name.startswith("run ")]
+    assert len(runs) == 2
+    run = next(span for span in runs if not span.parent_span_id)
+    caller = next(span for span in runs if span.parent_span_id)
+    # The run called with a traceparent is a child of the caller's span, in its trace.
+    assert caller.trace_id.hex() == CALLER.split("-")[1]
+    assert caller.parent_span_id.hex() == CALLER.split("-")[2]
     attributes = {a.key: a.value for a in run.attributes}
     assert attributes["flowserve.flow.id"].string_value == HELLO
     assert attributes["flowserve.session.id"].string_value == "s1"

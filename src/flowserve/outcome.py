@@ -43,6 +43,7 @@ class RunOutcome:
     # start: observers derive what they need, nothing is built for them up front.
     graph_run: GraphRun | None = None
     origin: float = 0.0
+    traceparent: str = ""
 
     def component_durations(self) -> list[tuple[str, float]]:
         """(component type, seconds) of every node that ran."""

@@ -100,6 +100,8 @@ class PreparedRun:
     output_ids: tuple[str, ...]
     ttl: int
     variables: Mapping[str, str]
+    # W3C ``traceparent`` of the caller, so a traced run joins the caller's trace.
+    traceparent: str = ""
 
 
 @dataclass(slots=True)
@@ -218,6 +220,7 @@ def _outcome(
         streaming=ctx.streaming,
         graph_run=graph_run,
         origin=started,
+        traceparent=run.traceparent,
     )
 
 

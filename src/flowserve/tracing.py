@@ -28,6 +28,10 @@ class RunTracer:
         self._provider = provider
         self._tracer = provider.get_tracer("flowserve")
         from opentelemetry.trace import Status, StatusCode
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        # A run called with a W3C traceparent header becomes part of the caller's trace.
+        self._propagator = TraceContextTextMapPropagator()
 
         self._ok = Status(StatusCode.OK)
         self._error = StatusCode.ERROR
@@ -35,8 +39,14 @@ class RunTracer:
 
     def __call__(self, outcome: RunOutcome) -> None:
         start = int(outcome.started_at * _NS)
+        parent = (
+            self._propagator.extract({"traceparent": outcome.traceparent})
+            if outcome.traceparent
+            else None
+        )
         span = self._tracer.start_span(
             f"run {outcome.flow_name or outcome.flow_id}",
+            context=parent,
             start_time=start,
             attributes={
                 "flowserve.flow.id": outcome.flow_id,

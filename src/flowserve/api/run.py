@@ -10,6 +10,7 @@ body) is answered with a 4xx before the stream starts.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -65,6 +66,9 @@ async def run_flow(request: Request) -> Response:
     run_request = decode(body, RunRequest, empty=_EMPTY_REQUEST)
     variables = header_variables(request)
     prepared = await runner.prepare(request.path_params["flow"], run_request, variables)
+    traceparent = request.headers.get("traceparent")
+    if traceparent:
+        prepared = dataclasses.replace(prepared, traceparent=traceparent[:128])
     slots: RunSlots = request.app.state.run_slots
     try:
         slots.acquire()
