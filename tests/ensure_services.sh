@@ -40,4 +40,11 @@ if ! reachable 127.0.0.1 6379; then
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
   wait_for 127.0.0.1 6379 Redis
 fi
-echo "ensure_services: PostgreSQL and Redis are reachable"
+# The deployment tests run deploy/nginx.conf in a foreground nginx (never the system service).
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  echo "ensure_services: installing nginx"
+  apt_install nginx-light || apt_install nginx
+  # Debian's package may start the system service: the tests do not use it.
+  as_root service nginx stop >/dev/null 2>&1 || true
+fi
+echo "ensure_services: PostgreSQL and Redis are reachable, nginx is installed"

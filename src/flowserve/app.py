@@ -8,23 +8,40 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import structlog
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 
 from flowserve.api.errors import EXCEPTION_HANDLERS
 from flowserve.api.middleware import RequestContextMiddleware
 from flowserve.api.openapi import build_spec
 from flowserve.api.routes import OPERATIONS, build_routes
-from flowserve.bootstrap import open_services
+from flowserve.bootstrap import Services, open_services
 from flowserve.engine import Registry
+from flowserve.errors import Unavailable
 from flowserve.jobs import running_worker
-from flowserve.settings import Settings
+from flowserve.lifecycle import open_when_ready
+from flowserve.limits import RunSlots
+from flowserve.metrics import Metrics
+from flowserve.settings import Settings, prometheus_multiproc_dir
 
 log = structlog.get_logger(__name__)
 
 
 def create_app(settings: Settings, *, registry: Registry | None = None) -> Starlette:
+    metrics = Metrics(multiprocess_dir=prometheus_multiproc_dir())
+    run_slots = RunSlots(
+        settings.max_concurrent_runs,
+        retry_after=settings.overload_retry_after,
+        gauge=metrics.shared_in_flight,
+    )
+    metrics.track_in_flight(lambda: run_slots.in_use)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_services(settings, registry=registry) as services:
+        async with open_when_ready(
+            lambda: open_services(settings, registry=registry, metrics=metrics),
+            ready=_all_stores_ok,
+            give_up_after=settings.startup_timeout,
+        ) as services:
             app.state.services = services
             # Refuses to start with auth on and no key to authenticate with.
             await services.access.start()
@@ -39,17 +56,47 @@ def create_app(settings: Settings, *, registry: Registry | None = None) -> Starl
                     jobs="redis" if services.jobs.durable else "in-process",
                 )
                 yield
+        metrics.close()
         log.info("stopped")
 
     app = Starlette(
         routes=build_routes(),
-        middleware=[Middleware(RequestContextMiddleware)],
+        middleware=_middleware(settings, metrics),
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.openapi = build_spec(OPERATIONS)
+    app.state.metrics = metrics
+    app.state.run_slots = run_slots
     return app
+
+
+def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
+    stack = [Middleware(RequestContextMiddleware, metrics=metrics)]
+    origins = settings.cors_origin_list
+    if origins:
+        # Off unless FLOWSERVE_CORS_ORIGINS lists origins: a headless API is called by
+        # servers; browsers only from the front ends an operator names.
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=origins,
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                allow_headers=["*"],
+                expose_headers=["X-Request-ID", "Retry-After"],
+                allow_credentials=False,  # keys travel in headers, never cookies
+                max_age=600,
+            )
+        )
+    return stack
+
+
+async def _all_stores_ok(services: Services) -> None:
+    states = await services.health()
+    down = {name: state for name, state in states.items() if state != "ok"}
+    if down:
+        raise Unavailable(", ".join(f"{name}: {state}" for name, state in down.items()))
 
 
 def app_from_env() -> Starlette:

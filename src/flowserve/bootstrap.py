@@ -21,6 +21,7 @@ import httpx
 import msgspec
 import structlog
 
+from flowserve import __version__
 from flowserve.access import Access
 from flowserve.catalog import (
     FlowCatalog,
@@ -34,8 +35,9 @@ from flowserve.engine import Registry
 from flowserve.errors import FlowserveError
 from flowserve.flowfile import load_document
 from flowserve.jobs import Jobs, open_jobs
+from flowserve.metrics import Metrics, RunObservers
 from flowserve.runner import Runner
-from flowserve.settings import Settings, process_environment
+from flowserve.settings import Settings, otlp_endpoint, process_environment
 from flowserve.store.base import (
     FlowRecord,
     FlowStore,
@@ -46,6 +48,7 @@ from flowserve.store.base import (
 )
 from flowserve.store.memory import MemoryMessageStore
 from flowserve.store.memory_access import MemoryRateLimiter
+from flowserve.tracing import RunTracer, build_tracer
 
 if TYPE_CHECKING:
     from flowserve.store.redis import RedisClient
@@ -70,6 +73,8 @@ class Services:
     redis: RedisClient | None = None
     # Background loops (cache freshness, flow-change listener), cancelled on close.
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Prometheus metrics of this instance; the job worker reports queue depth and outcomes here.
+    metrics: Metrics = field(default_factory=Metrics)
 
     async def health(self) -> dict[str, str]:
         """Each store's state: "ok" or why it is not."""
@@ -91,9 +96,13 @@ async def open_services(
     *,
     environment: Mapping[str, str] | None = None,
     registry: Registry | None = None,
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[Services]:
     registry = registry if registry is not None else build_registry()
+    metrics = metrics if metrics is not None else Metrics()
+    tracer = build_tracer(otlp_endpoint(), service_version=__version__)
     async with AsyncExitStack() as stack:
+        await stack.enter_async_context(_shutting_down(tracer))
         flows = await open_flow_store(settings)
         stack.push_async_callback(flows.close)
         redis_client, messages, events = _open_redis(settings, stack)
@@ -110,6 +119,7 @@ async def open_services(
             session_ttl=settings.session_ttl,
             run_timeout=settings.run_timeout,
             services=component_services(settings, http, env),
+            outcome_observer=RunObservers(metrics.run_finished, *([tracer] if tracer else [])),
         )
         jobs = await stack.enter_async_context(open_jobs(settings, runner))
         services = Services(
@@ -125,6 +135,7 @@ async def open_services(
             ),
             jobs=jobs,
             redis=redis_client,
+            metrics=metrics,
         )
         # Runs before the Redis client closes: it flushes key usage and stops listening.
         stack.push_async_callback(services.access.aclose)
@@ -134,6 +145,16 @@ async def open_services(
         if settings.flows_dir:
             await seed_flows(services, settings.flows_path)
         yield services
+
+
+@asynccontextmanager
+async def _shutting_down(tracer: RunTracer | None) -> AsyncIterator[None]:
+    """Flush the spans still buffered when the services close."""
+    try:
+        yield
+    finally:
+        if tracer is not None:
+            await asyncio.to_thread(tracer.shutdown)
 
 
 def component_services(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
@@ -44,17 +45,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "access_log": False,
         "log_level": settings.log_level,
         "server_header": False,
-        "timeout_graceful_shutdown": 30,
+        # SIGTERM: stop accepting, let in-flight runs and streams finish up to this deadline.
+        "timeout_graceful_shutdown": settings.shutdown_timeout,
+        # Longer than the proxies' upstream keepalive (nginx: 60 s), so the proxy, not
+        # us, closes idle pooled connections and never reuses one we just closed.
+        "timeout_keep_alive": 75,
     }
     if settings.workers > 1:
         # Worker processes rebuild the app from the environment: pass our overrides on.
         _export_overrides(settings)
-        uvicorn.run("flowserve.app:app_from_env", factory=True, **config)  # type: ignore[arg-type]
+        with _shared_metrics_dir():
+            uvicorn.run("flowserve.app:app_from_env", factory=True, **config)  # type: ignore[arg-type]
     else:
         from flowserve.app import create_app
 
         uvicorn.run(create_app(settings), **config)  # type: ignore[arg-type]
     return 0
+
+
+@contextmanager
+def _shared_metrics_dir() -> Iterator[None]:
+    """Let the workers add up their metrics in files, so any worker's /metrics is whole."""
+    import os
+    import shutil
+    import tempfile
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # noqa: TID251 - the operator chose one
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="flowserve-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory  # noqa: TID251 - inherited by workers
+    try:
+        yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _export_overrides(settings: Settings) -> None:

@@ -29,7 +29,8 @@ Every error carries the HTTP status it maps to and a stable machine-readable
     ├── RateLimited                     429 rate_limited
     ├── RunFailed                       500 run_failed   (a component raised)
     ├── UpstreamError                   502 upstream_error (an LLM provider, a URL)
-    ├── Unavailable                     503 unavailable  (a store is down, overload)
+    ├── Unavailable                     503 unavailable  (a store is down)
+    │   └── Overloaded                  503 overloaded   (max concurrent runs; Retry-After)
     └── RunTimeout                      504 run_timeout
 """
 
@@ -174,6 +175,12 @@ class UpstreamError(FlowserveError):
 class Unavailable(FlowserveError):
     status = 503
     code = "unavailable"
+
+
+class Overloaded(Unavailable):
+    """This instance runs as many flows as it may; the client should retry (elsewhere)."""
+
+    code = "overloaded"
 
 
 class RunTimeout(FlowserveError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -25,10 +25,11 @@ from flowserve.engine import (
     execute,
 )
 from flowserve.engine.component import NullSink
-from flowserve.engine.run import NodeRun
+from flowserve.engine.run import GraphRun, NodeRun
 from flowserve.engine.tweaks import Overlay
-from flowserve.errors import InvalidRunInput, RunTimeout
+from flowserve.errors import FlowserveError, InvalidRunInput, RunTimeout
 from flowserve.flowcache import GraphCache, compile_record
+from flowserve.outcome import RunOutcome
 from flowserve.results import RunResponse, run_response
 from flowserve.store.base import FlowRecord, FlowStore, MessageStore
 
@@ -98,6 +99,8 @@ class PreparedRun:
     output_ids: tuple[str, ...]
     ttl: int
     variables: Mapping[str, str]
+    # W3C ``traceparent`` of the caller, so a traced run joins the caller's trace.
+    traceparent: str = ""
 
 
 WEBHOOK_COMPONENT = "Webhook"
@@ -130,7 +133,10 @@ class Runner:
     session_ttl: int = 1800
     run_timeout: float = 300.0
     services: Mapping[str, Any] = field(default_factory=dict)
+    # Follows runs for outgoing event webhooks (flow_started, component_completed, ...).
     observer: RunObserver | None = None
+    # Told how every run ended (metrics, tracing); must be cheap and must not raise.
+    outcome_observer: Callable[[RunOutcome], None] | None = None
     cache: GraphCache = field(init=False)
 
     def __post_init__(self) -> None:
@@ -200,22 +206,33 @@ class Runner:
         watch = await self.observer.watch(run, ctx.run_id, job_id) if self.observer else None
         if watch is not None:
             ctx.node_done = watch.node_done
+        started_at = time.time()
+        status = "internal_error"
+        graph_run: GraphRun | None = None
         try:
             async with asyncio.timeout(self.run_timeout):
                 graph_run = await execute(run.graph, ctx, run.overlay)
+            status = "success"
         except TimeoutError as exc:
+            status = RunTimeout.code
             error = RunTimeout(f"The run did not finish within {self.run_timeout:g} s")
             if watch is not None:
                 watch.failed(error)
                 await watch.close()
             raise error from exc
         except BaseException as exc:
+            if isinstance(exc, FlowserveError):
+                status = exc.code
+            elif isinstance(exc, asyncio.CancelledError):
+                status = "cancelled"  # the client went away, or the server is shutting down
             if watch is not None:
                 watch.failed(exc)
                 await watch.close()
             raise
         finally:
             await memory.flush()
+            if self.outcome_observer is not None:
+                self.outcome_observer(_outcome(run, ctx, status, started_at, started, graph_run))
         response = run_response(
             session_id=run.session_id,
             inputs=run.inputs,
@@ -229,6 +246,30 @@ class Runner:
             watch.completed(response)
             await watch.close()
         return response
+
+
+def _outcome(
+    run: PreparedRun,
+    ctx: RunContext,
+    status: str,
+    started_at: float,
+    started: float,
+    graph_run: GraphRun | None,
+) -> RunOutcome:
+    return RunOutcome(
+        flow_id=run.graph.id,
+        flow_name=run.graph.flow.name,
+        run_id=ctx.run_id,
+        session_id=run.session_id,
+        status=status,
+        started_at=started_at,
+        duration=time.perf_counter() - started,
+        usage=ctx.usage,
+        streaming=ctx.streaming,
+        graph_run=graph_run,
+        origin=started,
+        traceparent=run.traceparent,
+    )
 
 
 def compile_graph(record: FlowRecord, registry: Registry) -> Graph:

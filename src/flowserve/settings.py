@@ -9,6 +9,7 @@ silently. Settings are passed down explicitly and never logged whole.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,6 +32,11 @@ Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
+# "" or "/prefix[/more]" with no trailing slash: what the proxy strips before forwarding.
+RootPath = Annotated[str, msgspec.Meta(pattern=r"^(/[^/\s]+)*$")]
+# "" or an absolute http(s) URL: what users reach, used for generated links.
+PublicURL = Annotated[str, msgspec.Meta(pattern=r"^(https?://[^/\s]+(/\S*)?)?$")]
 
 
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -39,8 +45,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     port: Port = 7860
     workers: Positive = 1
     flows_dir: str = "flows"
-    root_path: str = ""
-    public_url: str = ""
+    root_path: RootPath = ""
+    public_url: PublicURL = ""
     forwarded_allow_ips: str = "127.0.0.1"
     cors_origins: str = ""
 
@@ -80,6 +86,19 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     max_body_bytes: Positive = 32 * 1024 * 1024
     run_timeout: Seconds = 300.0
     max_concurrent_runs: Positive = 1024
+    # Seconds a client is told to wait (Retry-After) when the instance is at max_concurrent_runs.
+    overload_retry_after: Positive = 1
+
+    # Lifecycle
+    # In-flight requests and streams get this long to finish after SIGTERM.
+    shutdown_timeout: Seconds = 30.0
+    # How long startup keeps retrying unreachable stores (with backoff) before giving up.
+    startup_timeout: Seconds = 60.0
+    # An idle event stream sends a blank line this often so proxies keep it open; 0 = never.
+    stream_heartbeat: NonNegativeFloat = 15.0
+
+    # Observability
+    metrics: bool = True
 
     # Outbound HTTP from components (URL, APIRequest, web search, providers).
     # Private, loopback and link-local targets are refused unless listed here
@@ -114,6 +133,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     def flows_path(self) -> Path:
         return Path(self.flows_dir)
 
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Settings:
         values: dict[str, Any] = {}
@@ -141,6 +164,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 
 
 def _env_name(message: str) -> str:
+    # "Expected `int` >= 0 - at `$.port`" -> name the variable people set.
+    if "`$." in message:
+        return re.sub(r"`\$\.(\w+)`", lambda m: f"`{PREFIX}{m.group(1).upper()}`", message)
     # "Object contains unknown field `prot`" -> mention the variable people set.
     if "`" in message:
         head, field, tail = message.split("`", 2)
@@ -168,6 +194,18 @@ def read_env_file(path: Path) -> dict[str, str]:
             value = value[1:-1]
         env[key.strip()] = value
     return env
+
+
+def otlp_endpoint() -> str:
+    """The OpenTelemetry exporter endpoint (standard ``OTEL_*`` variables); empty = no tracing."""
+    return os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT", ""
+    )
+
+
+def prometheus_multiproc_dir() -> str:
+    """Where worker processes share their metrics (set by ``flowserve serve --workers N``)."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 
 
 def process_environment() -> dict[str, str]:

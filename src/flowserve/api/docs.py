@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from flowserve.api.links import public_base_url
 from flowserve.api.spec import Operation
 from flowserve.api.wire import JSONResponse
 
@@ -33,7 +34,11 @@ async def docs_page(request: Request) -> Response:
 
 
 async def openapi_document(request: Request) -> Response:
-    return JSONResponse(request.app.state.openapi)
+    # The served document names where it is served, so "Try it out" works behind
+    # a proxy, under a root path and over TLS terminated at the proxy.
+    return JSONResponse(
+        {**request.app.state.openapi, "servers": [{"url": public_base_url(request)}]}
+    )
 
 
 OPERATIONS = [

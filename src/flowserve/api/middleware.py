@@ -1,4 +1,4 @@
-"""Pure-ASGI middleware: request id, access log, and the last-resort 500."""
+"""Pure-ASGI middleware: request id, access log, HTTP metrics, and the last-resort 500."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from flowserve.api.errors import ErrorBody
 from flowserve.api.wire import encode
 from flowserve.logs import request_id_var
+from flowserve.metrics import Metrics
 
 log = structlog.get_logger("flowserve.access")
 
@@ -21,25 +22,34 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 class RequestContextMiddleware:
     """Give every request an id (honouring a sane ``X-Request-ID``), echo it, log the request.
 
+    Each request is logged once, when its response is complete (for a stream:
+    when it ends), with the client address as the trusted proxy reported it,
+    the route template, status and duration; its latency goes to the
+    ``flowserve_http_request_duration_seconds`` histogram by route template.
     An exception that escapes every handler is our bug: it is logged with its
     traceback and the client gets a 500 saying only "internal error".
     """
 
-    def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
+    def __init__(
+        self, app: ASGIApp, *, access_log: bool = True, metrics: Metrics | None = None
+    ) -> None:
         self.app = app
         self.access_log = access_log
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request_id = ""
+        user_agent = ""
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 candidate = value.decode("latin-1")
                 if _VALID_REQUEST_ID.match(candidate):
                     request_id = candidate
-                break
+            elif name == b"user-agent":
+                user_agent = value.decode("latin-1")[:200]
         request_id = request_id or uuid.uuid4().hex
         token = request_id_var.set(request_id)
         header = (b"x-request-id", request_id.encode())
@@ -74,12 +84,22 @@ class RequestContextMiddleware:
                 )
                 await send({"type": "http.response.body", "body": body})
         finally:
+            elapsed = time.perf_counter() - begin
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            if self.metrics is not None:
+                self.metrics.http_request(scope["method"], template, status, elapsed)
             if self.access_log:
+                client = scope.get("client")
                 log.info(
                     "request",
                     method=scope["method"],
                     path=scope["path"],
+                    route=template,
                     status=status,
-                    duration_ms=round((time.perf_counter() - begin) * 1000, 3),
+                    duration_ms=round(elapsed * 1000, 3),
+                    client=client[0] if client else None,
+                    scheme=scope.get("scheme"),
+                    user_agent=user_agent,
                 )
             request_id_var.reset(token)

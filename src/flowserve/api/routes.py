@@ -8,7 +8,18 @@ import swagger_ui_bundle
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from flowserve.api import docs, flows, keys, meta, projects, run, sessions, subscriptions, webhooks
+from flowserve.api import (
+    docs,
+    flows,
+    keys,
+    meta,
+    ops,
+    projects,
+    run,
+    sessions,
+    subscriptions,
+    webhooks,
+)
 from flowserve.api.auth import guard
 from flowserve.api.spec import Operation
 
@@ -22,6 +33,7 @@ OPERATIONS: list[Operation] = [
     *keys.OPERATIONS,
     *webhooks.OPERATIONS,
     *subscriptions.OPERATIONS,
+    *ops.OPERATIONS,
 ]
 
 

@@ -10,6 +10,8 @@ body) is answered with a 4xx before the stream starts.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -17,12 +19,14 @@ import msgspec
 import structlog
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from flowserve.api.errors import ErrorBody
 from flowserve.api.spec import Operation, Param
 from flowserve.api.wire import JSONResponse, decode, encode, read_body
 from flowserve.engine.types import Message
-from flowserve.errors import FlowserveError
+from flowserve.errors import FlowserveError, Overloaded
+from flowserve.limits import RunSlots
 from flowserve.results import RunResponse, message_body
 from flowserve.runner import PreparedRun, Runner, RunRequest
 
@@ -62,31 +66,89 @@ async def run_flow(request: Request) -> Response:
     run_request = decode(body, RunRequest, empty=_EMPTY_REQUEST)
     variables = header_variables(request)
     prepared = await runner.prepare(request.path_params["flow"], run_request, variables)
+    traceparent = request.headers.get("traceparent")
+    if traceparent:
+        prepared = dataclasses.replace(prepared, traceparent=traceparent[:128])
+    slots: RunSlots = request.app.state.run_slots
+    try:
+        slots.acquire()
+    except Overloaded:
+        request.app.state.metrics.run_rejected("overloaded")
+        raise
     if request.query_params.get("stream", "").lower() in _TRUE:
-        return StreamingResponse(
-            _event_stream(runner, prepared),
+        heartbeat: float = request.app.state.settings.stream_heartbeat
+        return _RunStream(
+            _event_stream(runner, prepared, heartbeat),
+            slots,
             media_type="text/event-stream; charset=utf-8",
+            # X-Accel-Buffering: nginx passes each event on at once even where
+            # proxy_buffering is on; no-cache keeps other proxies from holding it.
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    return JSONResponse(await runner.execute(prepared))
+    try:
+        return JSONResponse(await runner.execute(prepared))
+    finally:
+        slots.release()
+
+
+class _RunStream(StreamingResponse):
+    """A streamed run that gives its run slot back however the response ends."""
+
+    def __init__(self, content: AsyncIterator[bytes], slots: RunSlots, **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._slots: RunSlots | None = slots
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self._slots is not None:
+                self._slots.release()
+                self._slots = None
+
+
+# An idle stream sends a bare newline. Langflow's stream is JSON objects separated
+# by blank lines; an extra newline is insignificant whitespace to every way
+# clients read it: line readers skip blank lines, readers that split on blank
+# lines see an empty chunk or JSON with leading whitespace, and SSE parsers
+# dispatch nothing for an empty event. An SSE comment (": keepalive") would
+# break the split-and-JSON.parse readers (Langflow's own frontend among them).
+HEARTBEAT = b"\n"
 
 
 class _QueueSink:
-    __slots__ = ("queue",)
+    __slots__ = ("last", "queue")
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.last = time.monotonic()
 
     def emit(self, event: str, data: Any) -> None:
         payload = message_body(data, stream=True) if isinstance(data, Message) else data
-        self.queue.put_nowait(frame(event, payload))
+        self.put(frame(event, payload))
+
+    def put(self, chunk: bytes | None) -> None:
+        self.last = time.monotonic()
+        self.queue.put_nowait(chunk)
+
+
+async def _heartbeat(sink: _QueueSink, interval: float) -> None:
+    """Queue a heartbeat whenever the stream has been quiet for ``interval`` seconds."""
+    while True:
+        idle = time.monotonic() - sink.last
+        if idle >= interval:
+            sink.put(HEARTBEAT)
+            idle = 0.0
+        await asyncio.sleep(interval - idle)
 
 
 def frame(event: str, data: Any) -> bytes:
     return encode(StreamEvent(event, data)) + b"\n\n"
 
 
-async def _event_stream(runner: Runner, prepared: PreparedRun) -> AsyncIterator[bytes]:
+async def _event_stream(
+    runner: Runner, prepared: PreparedRun, heartbeat: float = 0.0
+) -> AsyncIterator[bytes]:
     sink = _QueueSink()
 
     async def produce() -> RunResponse:
@@ -96,6 +158,7 @@ async def _event_stream(runner: Runner, prepared: PreparedRun) -> AsyncIterator[
             sink.queue.put_nowait(None)
 
     task = asyncio.create_task(produce())
+    beats = asyncio.create_task(_heartbeat(sink, heartbeat)) if heartbeat > 0 else None
     try:
         while (chunk := await sink.queue.get()) is not None:
             yield chunk
@@ -110,6 +173,8 @@ async def _event_stream(runner: Runner, prepared: PreparedRun) -> AsyncIterator[
             return
         yield frame("end", EndData(result))
     finally:
+        if beats is not None:
+            beats.cancel()
         if not task.done():
             # The client went away: stop the run instead of finishing it for nobody.
             task.cancel()

@@ -41,6 +41,8 @@ class NodeRun:
     logs: list[dict[str, Any]]
     duration: float
     skipped: bool = False
+    # time.perf_counter() when the node started: places it on a run's timeline (tracing).
+    started: float = 0.0
 
 
 @dataclass(slots=True)
@@ -149,7 +151,7 @@ async def _run_node(
             f"{type(exc).__name__}: {exc}"
         ) from exc
     node_run = result.nodes[node.id] = NodeRun(
-        node, outputs, nctx.sent, nctx.logs, time.perf_counter() - started
+        node, outputs, nctx.sent, nctx.logs, time.perf_counter() - started, started=started
     )
     if ctx.node_done is not None:
         ctx.node_done(node_run)

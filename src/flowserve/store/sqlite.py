@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -115,9 +116,23 @@ def connect(path: str) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
     if path != ":memory:":
-        conn.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
     return conn
+
+
+def _switch_to_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:
+    # Switching the journal mode needs a moment alone with the file, and SQLite answers
+    # "database is locked" at once (no busy timeout) when another connection opening the
+    # same file is doing the same: retry briefly instead of failing the start.
+    for attempt in range(attempts):
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.02)
 
 
 def migrate_connection(conn: sqlite3.Connection) -> list[Migration]:

@@ -1,0 +1,109 @@
+"""GET /metrics: Prometheus text with runs, latencies, tokens, HTTP, and the job hooks."""
+
+from __future__ import annotations
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from flowserve.app import create_app
+from flowserve.engine.types import TokenUsage
+from flowserve.metrics import Metrics, RunObservers
+from flowserve.outcome import RunOutcome
+from flowserve.settings import Settings
+from tests.conftest import _serve_in_lifespan
+
+HELLO = "44d4caa3-488a-4d5d-9a1d-20af07107439"
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return found
+
+
+def value(
+    found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
+    return found.get((name, frozenset(labels.items())), 0.0)
+
+
+async def test_metrics_count_runs_by_flow_and_status(client: httpx.AsyncClient) -> None:
+    for _ in range(2):
+        assert (await client.post(f"/api/v1/run/{HELLO}", json={})).status_code == 200
+    assert (
+        await client.post("/api/v1/run/prompt-echo", json={"tweaks": {"x": 1}})
+    ).status_code == 422
+    assert (await client.post("/api/v1/run/missing", json={})).status_code == 404
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    found = samples(response.text)
+    assert value(found, "flowserve_runs_total", flow=HELLO, status="success") == 2
+    assert value(found, "flowserve_run_duration_seconds_count", flow=HELLO) == 2
+    # Each component of the flow has its latency histogram, labelled by type.
+    assert value(found, "flowserve_component_duration_seconds_count", component="TextInput") == 2
+    assert value(found, "flowserve_component_duration_seconds_count", component="ChatOutput") == 2
+    assert value(found, "flowserve_runs_in_flight") == 0
+    # HTTP latency by route template, never by raw path: one series for every flow id.
+    route = "/api/v1/run/{flow}"
+    count = "flowserve_http_request_duration_seconds_count"
+    assert value(found, count, method="POST", route=route, status="200") == 2
+    assert value(found, count, method="POST", route=route, status="404") == 1
+    assert value(found, count, method="POST", route=route, status="422") == 1
+    assert not any("missing" in str(labels) for _, labels in found)
+
+
+async def test_unknown_paths_share_one_series(client: httpx.AsyncClient) -> None:
+    for path in ("/nope/1", "/nope/2", "/wp-admin.php"):
+        assert (await client.get(path)).status_code == 404
+    found = samples((await client.get("/metrics")).text)
+    count = "flowserve_http_request_duration_seconds_count"
+    assert value(found, count, method="GET", route="unmatched", status="404") == 3
+
+
+async def test_metrics_can_be_turned_off(settings: Settings) -> None:
+    async for client in _serve_in_lifespan(create_app(settings.replace(metrics=False))):
+        response = await client.get("/metrics")
+    assert response.status_code == 404
+    assert "FLOWSERVE_METRICS" in response.json()["detail"]
+
+
+def test_tokens_and_job_hooks_are_exported() -> None:
+    metrics = Metrics()
+    metrics.run_finished(
+        RunOutcome(
+            flow_id="f1",
+            flow_name="Agent",
+            run_id="r",
+            session_id="s",
+            status="success",
+            started_at=0.0,
+            duration=0.5,
+            usage=TokenUsage(input_tokens=12, output_tokens=30, total_tokens=42),
+        )
+    )
+    metrics.set_queue_depth("webhooks", 7)
+    metrics.job_finished("webhook", "success", 0.2)
+    metrics.job_finished("webhook", "retry", 0.1)
+    body, content_type = metrics.render()
+    found = samples(body.decode())
+    assert content_type.startswith("text/plain")
+    assert value(found, "flowserve_tokens_total", flow="f1", kind="input") == 12
+    assert value(found, "flowserve_tokens_total", flow="f1", kind="output") == 30
+    assert value(found, "flowserve_queue_depth", queue="webhooks") == 7
+    assert value(found, "flowserve_jobs_total", kind="webhook", outcome="success") == 1
+    assert value(found, "flowserve_jobs_total", kind="webhook", outcome="retry") == 1
+    assert value(found, "flowserve_job_duration_seconds_count", kind="webhook") == 2
+
+
+def test_a_failing_observer_does_not_stop_the_others() -> None:
+    seen: list[str] = []
+
+    def broken(outcome: RunOutcome) -> None:
+        raise RuntimeError("exporter down")
+
+    observers = RunObservers(broken, lambda outcome: seen.append(outcome.run_id))
+    observers(RunOutcome("f", "F", "run-1", "s", "success", 0.0, 0.1, None))
+    assert seen == ["run-1"]
