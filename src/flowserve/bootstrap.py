@@ -16,6 +16,7 @@ import httpx
 import structlog
 
 from flowserve.components import build_registry
+from flowserve.credentials import Authenticator, bootstrap_authenticator
 from flowserve.engine import Registry
 from flowserve.errors import FlowserveError
 from flowserve.flowfile import load_document, parse_flow
@@ -35,6 +36,8 @@ class Services:
     registry: Registry
     runner: Runner
     http: httpx.AsyncClient
+    # Who is calling; the key store replaces the bootstrap default (see credentials.py).
+    authenticate: Authenticator
 
     async def health(self) -> dict[str, str]:
         """Each store's state: "ok" or why it is not."""
@@ -76,6 +79,7 @@ async def open_services(
             registry=registry,
             runner=runner,
             http=http,
+            authenticate=bootstrap_authenticator(settings),
         )
         await seed_flows(services, settings.flows_path)
         yield services
