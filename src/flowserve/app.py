@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from flowserve.api.errors import EXCEPTION_HANDLERS
+from flowserve.api.mcp import McpRuntime
 from flowserve.api.middleware import RequestContextMiddleware
 from flowserve.api.openapi import build_spec
 from flowserve.api.routes import OPERATIONS, build_routes
@@ -21,9 +22,11 @@ log = structlog.get_logger(__name__)
 
 
 def create_app(settings: Settings, *, registry: Registry | None = None) -> Starlette:
+    mcp = McpRuntime(settings)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_services(settings, registry=registry) as services:
+        async with open_services(settings, registry=registry) as services, mcp.run(services):
             app.state.services = services
             log.info(
                 "started",
@@ -40,6 +43,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None) -> Starl
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.mcp = mcp
     app.state.openapi = build_spec(OPERATIONS)
     return app
 

@@ -1,0 +1,292 @@
+"""MCP: flows as tools, driven by the official SDK client over a real socket.
+
+Both transports (Streamable HTTP and SSE), with the key check on: tools are
+listed from the flow store, a call runs the flow, a flow saved later appears,
+and without a key nothing is served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+import mcp_types as types
+import pytest
+from mcp.client.session import ClientSession, IncomingMessage
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.exceptions import MCPError
+
+from flowserve.bootstrap import Services, record_from_document
+from tests.conftest import FLOWS, LiveServer
+
+KEY = "sk-mcp-test-key"
+PROMPT_ECHO = "3f1c2a9e-7b7d-4c1e-9a51-2d8f6b0c4e11"
+PROJECT = "7d0c7b6e-0000-4000-8000-00000000a11c"
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"},
+    },
+}
+
+
+class Notifications:
+    """What the server notified a client of; ``tools_changed`` is set on tools/list_changed."""
+
+    def __init__(self) -> None:
+        self.methods: list[str] = []
+        self.tools_changed = asyncio.Event()
+
+    def record(self, method: str) -> None:
+        self.methods.append(method)
+        if method == "notifications/tools/list_changed":
+            self.tools_changed.set()
+
+
+def prompt_echo(**changes: Any) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((FLOWS / "prompt-echo.json").read_text())
+    document["mcp_enabled"] = True
+    document.update(changes)
+    return document
+
+
+@pytest.fixture
+def mcp_flows(flows_dir: Path) -> Path:
+    """The test's flows: prompt-echo exposed as a tool; hello-world left out."""
+    (flows_dir / "prompt-echo.json").write_text(json.dumps(prompt_echo()))
+    return flows_dir
+
+
+@pytest.fixture
+def server(live_server: Callable[..., LiveServer], mcp_flows: Path) -> LiveServer:
+    return live_server(auth="on", api_key=KEY, mcp_watch_interval=0.05)
+
+
+def services(server: LiveServer) -> Services:
+    found: Services = server.app.state.services
+    return found
+
+
+async def save_flow(server: LiveServer, document: dict[str, Any]) -> None:
+    await services(server).flows.upsert(record_from_document(document))
+
+
+@asynccontextmanager
+async def streamable(
+    url: str, headers: dict[str, str], seen: Notifications | None = None
+) -> AsyncIterator[ClientSession]:
+    async with (
+        create_mcp_http_client(headers=headers) as http,
+        streamable_http_client(url, http_client=http) as (read, write),
+        ClientSession(read, write, message_handler=_recorder(seen)) as session,
+    ):
+        await session.initialize()
+        yield session
+
+
+@asynccontextmanager
+async def sse(
+    url: str, headers: dict[str, str], seen: Notifications | None = None
+) -> AsyncIterator[ClientSession]:
+    async with (
+        sse_client(url, headers=headers) as (read, write),
+        ClientSession(read, write, message_handler=_recorder(seen)) as session,
+    ):
+        await session.initialize()
+        yield session
+
+
+def _recorder(seen: Notifications | None) -> Any:
+    async def record(message: IncomingMessage) -> None:
+        method = getattr(message, "method", None)
+        if seen is not None and isinstance(method, str):
+            seen.record(method)
+
+    return record
+
+
+CONNECT = {
+    "streamable": (streamable, "/api/v1/mcp/streamable"),
+    "sse": (sse, "/api/v1/mcp/sse"),
+}
+
+
+def text_of(result: types.CallToolResult) -> str:
+    block = result.content[0]
+    assert isinstance(block, types.TextContent)
+    return block.text
+
+
+@pytest.mark.parametrize("transport", ["streamable", "sse"])
+async def test_client_lists_flows_as_tools_and_calls_one(
+    server: LiveServer, transport: str
+) -> None:
+    connect, path = CONNECT[transport]
+    async with server, connect(server.url + path, {"x-api-key": KEY}) as session:
+        listed = await session.list_tools()
+        assert [t.name for t in listed.tools] == ["prompt-echo"]
+        tool = listed.tools[0]
+        assert tool.description == "Perform basic prompting with an OpenAI model."
+        assert tool.input_schema["required"] == ["input_value"]
+        assert set(tool.input_schema["properties"]) == {"input_value", "session_id"}
+
+        result = await session.call_tool("prompt-echo", {"input_value": "what is 2+2?"})
+        assert not result.is_error
+        assert text_of(result) == "You are terse. Question: what is 2+2?"
+
+
+@pytest.mark.parametrize("transport", ["streamable", "sse"])
+async def test_flow_saved_after_connecting_appears_in_the_list(
+    server: LiveServer, transport: str
+) -> None:
+    connect, path = CONNECT[transport]
+    async with server, connect(server.url + path, {"Authorization": f"Bearer {KEY}"}) as session:
+        before = await session.list_tools()
+        assert [t.name for t in before.tools] == ["prompt-echo"]
+
+        second = prompt_echo(
+            id="0b7f4a52-5d7e-4d0c-b0b7-6a3f0e8e9c21",
+            name="Second Echo",
+            endpoint_name=None,
+            description="",
+        )
+        await save_flow(server, second)
+
+        after = await session.list_tools()
+        assert [t.name for t in after.tools] == ["prompt-echo", "second_echo"]
+        result = await session.call_tool("second_echo", {"input_value": "hi"})
+        assert text_of(result) == "You are terse. Question: hi"
+
+
+@pytest.mark.parametrize("transport", ["streamable", "sse"])
+async def test_without_a_key_the_session_is_refused(server: LiveServer, transport: str) -> None:
+    connect, path = CONNECT[transport]
+    async with server:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            if transport == "streamable":
+                response = await http.post(path, json=INITIALIZE)
+            else:
+                response = await http.get(path)
+        assert response.status_code == 401
+        assert response.json()["code"] == "unauthorized"
+        assert "API key" in response.json()["detail"]
+
+        listed: list[types.Tool] = []
+        # The SDK reports the refusal as its own error (wrapped in task groups).
+        with pytest.raises((BaseExceptionGroup, MCPError, httpx2.HTTPStatusError)):
+            async with connect(server.url + path, {}) as session:
+                listed = (await session.list_tools()).tools
+        assert listed == []
+
+
+async def test_a_wrong_key_is_refused(server: LiveServer) -> None:
+    async with server, httpx.AsyncClient(base_url=server.url) as http:
+        response = await http.post(
+            "/api/v1/mcp/streamable", json=INITIALIZE, headers={"x-api-key": "nope"}
+        )
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Invalid API key"
+
+
+async def test_with_auth_on_and_no_key_configured_nothing_is_served(
+    live_server: Callable[..., LiveServer], mcp_flows: Path
+) -> None:
+    async with (
+        live_server(auth="on", api_key="") as server,
+        httpx.AsyncClient(base_url=server.url) as http,
+    ):
+        response = await http.post(
+            "/api/v1/mcp/streamable", json=INITIALIZE, headers={"x-api-key": "anything"}
+        )
+    assert response.status_code == 401
+
+
+async def test_sse_client_is_told_when_the_tool_list_changes(server: LiveServer) -> None:
+    seen = Notifications()
+    async with server, sse(server.url + "/api/v1/mcp/sse", {"x-api-key": KEY}, seen) as session:
+        await session.list_tools()
+        await save_flow(
+            server,
+            prompt_echo(
+                id="5c1d2e3f-0000-4000-8000-000000000003", name="Third", endpoint_name="third"
+            ),
+        )
+        async with asyncio.timeout(10):
+            await seen.tools_changed.wait()
+        names = [t.name for t in (await session.list_tools()).tools]
+        assert names == ["prompt-echo", "third"]
+
+
+async def test_a_disabled_flow_disappears_and_cannot_be_called(server: LiveServer) -> None:
+    async with server, streamable(server.url + "/api/v1/mcp/streamable", {"x-api-key": KEY}) as s:
+        await save_flow(server, prompt_echo(mcp_enabled=False))
+        assert (await s.list_tools()).tools == []
+        with pytest.raises(Exception, match="Unknown tool: prompt-echo"):
+            await s.call_tool("prompt-echo", {"input_value": "x"})
+
+
+async def test_bad_arguments_come_back_as_a_tool_error(server: LiveServer) -> None:
+    async with server, streamable(server.url + "/api/v1/mcp/streamable", {"x-api-key": KEY}) as s:
+        missing = await s.call_tool("prompt-echo", {})
+        assert missing.is_error
+        assert "input_value" in text_of(missing)
+        unknown = await s.call_tool("prompt-echo", {"input_value": "x", "temperature": 1})
+        assert unknown.is_error
+        assert "temperature" in text_of(unknown)
+
+
+async def test_session_id_keeps_the_conversation(server: LiveServer) -> None:
+    async with server, streamable(server.url + "/api/v1/mcp/streamable", {"x-api-key": KEY}) as s:
+        for text in ("one", "two"):
+            await s.call_tool("prompt-echo", {"input_value": text, "session_id": "chat-1"})
+        await s.call_tool("prompt-echo", {"input_value": "elsewhere"})
+    history = await services(server).messages.history(PROMPT_ECHO, "chat-1", limit=10, ttl=60)
+    assert [m.text for m in history if m.sender == "User"] == ["one", "two"]
+
+
+async def test_declared_inputs_become_arguments_that_tweak_the_flow(
+    server: LiveServer,
+) -> None:
+    declared = prompt_echo(
+        mcp_inputs=[{"node": "Prompt-t2oaK", "field": "template", "description": "The prompt"}]
+    )
+    async with server, streamable(server.url + "/api/v1/mcp/streamable", {"x-api-key": KEY}) as s:
+        await save_flow(server, declared)
+        tool = (await s.list_tools()).tools[0]
+        template = tool.input_schema["properties"]["template"]
+        assert template["type"] == "string"
+        assert template["description"] == "The prompt"
+        result = await s.call_tool(
+            "prompt-echo", {"input_value": "x", "template": "Tweaked: {question}"}
+        )
+        assert text_of(result) == "Tweaked: x"
+
+
+async def test_project_endpoint_lists_only_that_projects_flows(server: LiveServer) -> None:
+    in_project = prompt_echo(
+        id="9a9e0000-0000-4000-8000-000000000004",
+        name="Project Echo",
+        endpoint_name="project-echo",
+        folder_id=PROJECT,
+    )
+    url = f"{server.url}/api/v1/mcp/project/{PROJECT}"
+    async with server:
+        await save_flow(server, in_project)
+        async with streamable(f"{url}/streamable", {"x-api-key": KEY}) as session:
+            assert [t.name for t in (await session.list_tools()).tools] == ["project-echo"]
+        async with sse(f"{url}/sse", {"x-api-key": KEY}) as session:
+            assert [t.name for t in (await session.list_tools()).tools] == ["project-echo"]
+            result = await session.call_tool("project-echo", {"input_value": "p"})
+            assert text_of(result) == "You are terse. Question: p"
