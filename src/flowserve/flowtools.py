@@ -37,6 +37,7 @@ log = structlog.get_logger(__name__)
 MAX_TOOL_NAME = 64
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_-]+")
 _PAGE = 500
+_JSON_BLOCK = re.compile(r"```json\n(.*)\n```", re.DOTALL)
 
 _JSON_TYPES = {
     "str": "string",
@@ -267,14 +268,14 @@ class ToolOutput:
 
 def tool_output(response: RunResponse) -> ToolOutput:
     """The text a tool call answers with, and the output as an object when it is Data."""
-    structured = _structured(response)
     text = main_text(response)
+    structured = _structured(response, text)
     if structured is not None and not text:
         text = msgspec.json.encode(structured).decode()
     return ToolOutput(text=text, structured=structured)
 
 
-def _structured(response: RunResponse) -> dict[str, Any] | None:
+def _structured(response: RunResponse, text: str) -> dict[str, Any] | None:
     for outputs in response.outputs:
         for result in outputs.outputs:
             for value in result.results.values():
@@ -282,4 +283,12 @@ def _structured(response: RunResponse) -> dict[str, Any] | None:
                 if isinstance(value, dict) and set(value) == {"data", "text_key"}:
                     data = value["data"]
                     return data if isinstance(data, dict) else None
-    return None
+    # A chat output given Data shows it as a ```json block (Langflow's rendering).
+    block = _JSON_BLOCK.fullmatch(text.strip())
+    if block is None:
+        return None
+    try:
+        decoded = msgspec.json.decode(block.group(1))
+    except msgspec.DecodeError:
+        return None
+    return decoded if isinstance(decoded, dict) else None

@@ -8,8 +8,9 @@ and without a key nothing is served.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,13 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
 from flowserve.bootstrap import Services, record_from_document
+from flowserve.components import BUILTIN, build_registry
+from flowserve.credentials import Principal, presented_key
+from flowserve.engine import Component, Input, NodeContext, Output
+from flowserve.engine.types import Data, to_text
+from flowserve.errors import Unauthorized
 from tests.conftest import FLOWS, LiveServer
+from tests.helpers import edge, flow, node
 
 KEY = "sk-mcp-test-key"
 PROMPT_ECHO = "3f1c2a9e-7b7d-4c1e-9a51-2d8f6b0c4e11"
@@ -290,3 +297,116 @@ async def test_project_endpoint_lists_only_that_projects_flows(server: LiveServe
             assert [t.name for t in (await session.list_tools()).tools] == ["project-echo"]
             result = await session.call_tool("project-echo", {"input_value": "p"})
             assert text_of(result) == "You are terse. Question: p"
+
+
+class ParseJson(Component):
+    """Turns its text input into Data, as a JSON-parsing component would."""
+
+    type_name = "TestParseJson"
+    display_name = "Parse JSON"
+    inputs = (Input("input_value", "any", ""),)
+    outputs = (Output("data", ("Data",)),)
+
+    async def run(self, ctx: NodeContext, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {"data": Data(data=json.loads(to_text(params.get("input_value"))))}
+
+
+class DataOutput(ParseJson):
+    type_name = "TestDataOutput"
+    role = "output"
+
+
+def data_flows() -> list[dict[str, Any]]:
+    chat_in = node("ChatInput-1", "ChatInput")
+    via_chat = flow(
+        "6b3c0e1a-0000-4000-8000-0000000000d1",
+        [chat_in, node("Parse-1", "TestParseJson"), node("ChatOutput-1", "ChatOutput")],
+        [
+            edge("ChatInput-1", "message", "Parse-1", "input_value"),
+            edge("Parse-1", "data", "ChatOutput-1", "input_value"),
+        ],
+        mcp_enabled=True,
+        endpoint_name="json-chat",
+    )
+    direct = flow(
+        "6b3c0e1a-0000-4000-8000-0000000000d2",
+        [chat_in, node("DataOutput-1", "TestDataOutput")],
+        [edge("ChatInput-1", "message", "DataOutput-1", "input_value")],
+        mcp_enabled=True,
+        endpoint_name="json-data",
+    )
+    return [via_chat, direct]
+
+
+@pytest.mark.parametrize("tool", ["json-chat", "json-data"])
+async def test_data_output_comes_back_as_structured_content(
+    live_server: Callable[..., LiveServer], mcp_flows: Path, tool: str
+) -> None:
+    registry = build_registry((*BUILTIN, ParseJson, DataOutput), plugins=False)
+    server = live_server(registry, auth="on", api_key=KEY)
+    async with server, streamable(server.url + "/api/v1/mcp/streamable", {"x-api-key": KEY}) as s:
+        for document in data_flows():
+            await save_flow(server, document)
+        result = await s.call_tool(tool, {"input_value": '{"answer": 42, "tags": ["a"]}'})
+    assert not result.is_error, text_of(result)
+    assert result.structured_content == {"answer": 42, "tags": ["a"]}
+    assert '"answer": 42' in text_of(result)
+
+
+async def test_stateful_http_client_is_told_when_the_tool_list_changes(
+    live_server: Callable[..., LiveServer], mcp_flows: Path
+) -> None:
+    server = live_server(auth="on", api_key=KEY, mcp_watch_interval=0.05, mcp_stateless=False)
+    seen = Notifications()
+    url = server.url + "/api/v1/mcp/streamable"
+    async with server, streamable(url, {"x-api-key": KEY}, seen) as session:
+        assert session.server_capabilities is not None
+        tools = session.server_capabilities.tools
+        assert tools is not None
+        assert tools.list_changed
+        await session.list_tools()
+        await save_flow(server, prompt_echo(mcp_enabled=False))
+        async with asyncio.timeout(10):
+            await seen.tools_changed.wait()
+        assert (await session.list_tools()).tools == []
+
+
+async def test_a_session_cannot_be_used_with_another_key(
+    live_server: Callable[..., LiveServer], mcp_flows: Path
+) -> None:
+    server = live_server(auth="on", api_key=KEY, mcp_stateless=False)
+    async with server, streamable(server.url + "/api/v1/mcp/streamable", {"x-api-key": KEY}):
+        # Two valid keys, as a key store would have.
+        server.app.state.services = dataclasses.replace(services(server), authenticate=two_keys)
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            opened = await http.post(
+                "/api/v1/mcp/streamable",
+                json=INITIALIZE,
+                headers={"x-api-key": KEY, "accept": "application/json, text/event-stream"},
+            )
+            session_id = opened.headers["mcp-session-id"]
+            session_headers = {
+                "mcp-session-id": session_id,
+                "mcp-protocol-version": "2025-06-18",
+                "accept": "application/json, text/event-stream",
+            }
+            initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+            owner = await http.post(
+                "/api/v1/mcp/streamable",
+                json=initialized,
+                headers={**session_headers, "x-api-key": KEY},
+            )
+            hijack = await http.post(
+                "/api/v1/mcp/streamable",
+                json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+                headers={**session_headers, "x-api-key": "other-key"},
+            )
+    assert owner.status_code == 202
+    assert hijack.status_code == 404
+
+
+async def two_keys(headers: Mapping[str, str]) -> Principal:
+    key = presented_key(headers)
+    if key not in (KEY, "other-key"):
+        raise Unauthorized("Invalid API key")
+    return Principal(f"key-{key}")

@@ -56,12 +56,13 @@ from flowserve.flowtools import (
     run_request,
     tool_output,
 )
+from flowserve.mcp_clients import MCP_PREFIX
 from flowserve.settings import Settings
 from flowserve.store.base import FlowStore
 
 log = structlog.get_logger(__name__)
 
-PREFIX = "/api/v1/mcp"
+PREFIX = MCP_PREFIX
 SCOPE: ScopeName = "execute"
 SERVER_NAME = "flowserve"
 _PROJECT_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
