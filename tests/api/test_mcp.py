@@ -32,7 +32,7 @@ from flowserve.engine import Component, Input, NodeContext, Output
 from flowserve.engine.types import Data, to_text
 from flowserve.errors import Unauthorized
 from tests.conftest import FLOWS, LiveServer
-from tests.helpers import edge, flow, node
+from tests.helpers import edge, flow, make_registry, node
 
 KEY = "sk-mcp-test-key"
 PROMPT_ECHO = "3f1c2a9e-7b7d-4c1e-9a51-2d8f6b0c4e11"
@@ -104,6 +104,21 @@ async def streamable(
 
 
 @asynccontextmanager
+async def modern(
+    url: str, headers: dict[str, str], seen: Notifications | None = None
+) -> AsyncIterator[ClientSession]:
+    """The 2026-07-28 protocol: no handshake, every request stands alone."""
+    async with (
+        create_mcp_http_client(headers=headers) as http,
+        streamable_http_client(url, http_client=http) as (read, write),
+        ClientSession(read, write, message_handler=_recorder(seen)) as session,
+    ):
+        await session.discover()
+        assert session.protocol_version == "2026-07-28"
+        yield session
+
+
+@asynccontextmanager
 async def sse(
     url: str, headers: dict[str, str], seen: Notifications | None = None
 ) -> AsyncIterator[ClientSession]:
@@ -127,6 +142,7 @@ def _recorder(seen: Notifications | None) -> Any:
 CONNECT = {
     "streamable": (streamable, "/api/v1/mcp/streamable"),
     "sse": (sse, "/api/v1/mcp/sse"),
+    "modern": (modern, "/api/v1/mcp/streamable"),
 }
 
 
@@ -136,7 +152,7 @@ def text_of(result: types.CallToolResult) -> str:
     return block.text
 
 
-@pytest.mark.parametrize("transport", ["streamable", "sse"])
+@pytest.mark.parametrize("transport", ["streamable", "sse", "modern"])
 async def test_client_lists_flows_as_tools_and_calls_one(
     server: LiveServer, transport: str
 ) -> None:
@@ -154,7 +170,7 @@ async def test_client_lists_flows_as_tools_and_calls_one(
         assert text_of(result) == "You are terse. Question: what is 2+2?"
 
 
-@pytest.mark.parametrize("transport", ["streamable", "sse"])
+@pytest.mark.parametrize("transport", ["streamable", "sse", "modern"])
 async def test_flow_saved_after_connecting_appears_in_the_list(
     server: LiveServer, transport: str
 ) -> None:
@@ -410,3 +426,24 @@ async def two_keys(headers: Mapping[str, str]) -> Principal:
     if key not in (KEY, "other-key"):
         raise Unauthorized("Invalid API key")
     return Principal(f"key-{key}")
+
+
+async def test_a_failing_flow_answers_a_tool_error_naming_the_component(
+    live_server: Callable[..., LiveServer], mcp_flows: Path
+) -> None:
+    boom = flow(
+        "6b3c0e1a-0000-4000-8000-0000000000e1",
+        [node("ChatInput-1", "ChatInput"), node("Boom-1", "TestBoom")],
+        [edge("ChatInput-1", "message", "Boom-1", "input_value")],
+        mcp_enabled=True,
+        endpoint_name="boom",
+    )
+    server = live_server(make_registry(), auth="on", api_key=KEY)
+    async with server, streamable(server.url + "/api/v1/mcp/streamable", {"x-api-key": KEY}) as s:
+        await save_flow(server, boom)
+        result = await s.call_tool("boom", {"input_value": "x"})
+        assert result.is_error
+        assert "the component blew up" in text_of(result)
+        # The server is still fine afterwards.
+        ok = await s.call_tool("prompt-echo", {"input_value": "after"})
+        assert text_of(ok) == "You are terse. Question: after"
