@@ -447,3 +447,20 @@ async def test_a_failing_flow_answers_a_tool_error_naming_the_component(
         # The server is still fine afterwards.
         ok = await s.call_tool("prompt-echo", {"input_value": "after"})
         assert text_of(ok) == "You are terse. Question: after"
+
+
+async def test_sse_announces_the_message_url_under_the_proxy_root_path(
+    server: LiveServer,
+) -> None:
+    server.server.config.root_path = "/lf"  # as `flowserve serve` does behind a proxy
+    async with (
+        server,
+        httpx.AsyncClient(base_url=server.url, headers={"x-api-key": KEY}) as http,
+        http.stream("GET", "/api/v1/mcp/sse") as response,
+    ):
+        assert response.status_code == 200
+        lines = response.aiter_lines()
+        event = await anext(lines)
+        data = await anext(lines)
+    assert event.strip() == "event: endpoint"
+    assert data.startswith("data: /lf/api/v1/mcp/?session_id=")
