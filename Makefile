@@ -22,8 +22,18 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# Auth is on by default: with no FLOWSERVE_API_KEY / LANGFLOW_API_KEY set, `make run` uses
+# an admin dev key kept in .flowserve-dev-key (created once, mode 600, gitignored).
+DEV_KEY_FILE ?= .flowserve-dev-key
+
 run: install
-	$(BIN)/flowserve serve --host $(HOST) --port $(PORT)
+	@if [ -n "$$FLOWSERVE_API_KEY$$LANGFLOW_API_KEY" ]; then \
+	  exec $(BIN)/flowserve serve --host $(HOST) --port $(PORT); fi; \
+	test -s $(DEV_KEY_FILE) || (umask 077 && $(BIN)/python -c \
+	  "import secrets; print('fs_dev_' + secrets.token_urlsafe(32))" > $(DEV_KEY_FILE)); \
+	echo "flowserve dev API key (admin, from $(DEV_KEY_FILE)): $$(cat $(DEV_KEY_FILE))"; \
+	echo "  try: curl -H \"x-api-key: $$(cat $(DEV_KEY_FILE))\" http://$(HOST):$(PORT)/api/v1/config"; \
+	FLOWSERVE_API_KEY="$$(cat $(DEV_KEY_FILE))" exec $(BIN)/flowserve serve --host $(HOST) --port $(PORT)
 
 services:
 	@bash tests/ensure_services.sh

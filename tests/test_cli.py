@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import socket
 import subprocess
 import sys
@@ -62,6 +61,9 @@ def test_a_typo_in_a_setting_is_refused() -> None:
     assert "FLOWSERVE_PROT" in done.stderr
 
 
+DEV_KEY = "fs_dev_readme-test-key"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -74,7 +76,7 @@ def served(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = {
         **os.environ,
-        "FLOWSERVE_AUTH": "off",
+        "FLOWSERVE_API_KEY": DEV_KEY,
         "FLOWSERVE_PORT": str(port),
         "FLOWSERVE_SQLITE_PATH": str(tmp_path / "flowserve.db"),
     }
@@ -103,13 +105,20 @@ def served(tmp_path: Path) -> Iterator[str]:
         process.wait(timeout=20)
 
 
-def test_readme_curl_example_works_as_written(served: str) -> None:
+def test_readme_curl_example_works_as_written(served: str, tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"```sh\n(curl .*?)\n```", readme, re.S)
     assert block, "README has no curl example"
-    command = block.group(1).replace("\\\n", " ").replace("http://127.0.0.1:7860", served)
+    command = block.group(1).replace("http://127.0.0.1:7860", served)
+    # As `make run` leaves it: the dev key in .flowserve-dev-key of the working directory.
+    (tmp_path / ".flowserve-dev-key").write_text(DEV_KEY + "\n")
     done = subprocess.run(
-        shlex.split(command), capture_output=True, text=True, timeout=30, check=False
+        ["bash", "-c", command],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     body = json.loads(done.stdout)

@@ -28,6 +28,8 @@ def create_app(settings: Settings, *, registry: Registry | None = None) -> Starl
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(settings, registry=registry) as services, mcp.run(services):
             app.state.services = services
+            # Refuses to start with auth on and no key to authenticate with.
+            await services.access.start()
             log.info(
                 "started",
                 backend="embedded" if settings.embedded else "postgres+redis",

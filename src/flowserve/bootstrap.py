@@ -1,29 +1,55 @@
 """The composition root: open stores, pools and clients once, for app, worker and tests.
 
 ``async with open_services(settings) as services:`` yields everything a
-request needs and closes it all on exit.
+request needs and closes it all on exit. Backends follow the settings:
+PostgreSQL when ``database_url`` is set (else a SQLite file at
+``sqlite_path``), Redis when ``redis_url`` is set (else in-process messages,
+and no other instance to tell about flow changes).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+import contextlib
+from collections.abc import AsyncIterator, Coroutine, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
+import msgspec
 import structlog
 
+from flowserve.access import Access
+from flowserve.catalog import (
+    FlowCatalog,
+    FlowEvents,
+    LocalFlowEvents,
+    file_record,
+    record_from_document,
+)
 from flowserve.components import build_registry
-from flowserve.credentials import Authenticator, bootstrap_authenticator
 from flowserve.engine import Registry
 from flowserve.errors import FlowserveError
-from flowserve.flowfile import load_document, parse_flow
-from flowserve.runner import Runner, compile_graph
+from flowserve.flowfile import load_document
+from flowserve.runner import Runner
 from flowserve.settings import Settings, process_environment
-from flowserve.store.base import FlowRecord, FlowStore, MessageStore
-from flowserve.store.memory import MemoryFlowStore, MemoryMessageStore
+from flowserve.store.base import (
+    FlowRecord,
+    FlowStore,
+    KeyEvents,
+    KeyStore,
+    MessageStore,
+    RateLimiter,
+)
+from flowserve.store.memory import MemoryMessageStore
+from flowserve.store.memory_access import MemoryRateLimiter
+
+if TYPE_CHECKING:
+    from flowserve.store.redis import RedisClient
+
+__all__ = ["Services", "file_record", "open_services", "record_from_document", "seed_flows"]
 
 log = structlog.get_logger(__name__)
 
@@ -36,8 +62,12 @@ class Services:
     registry: Registry
     runner: Runner
     http: httpx.AsyncClient
-    # Who is calling; the key store replaces the bootstrap default (see credentials.py).
-    authenticate: Authenticator
+    catalog: FlowCatalog
+    access: Access
+    # The shared Redis client when FLOWSERVE_REDIS_URL is set (rate limits, jobs), else None.
+    redis: RedisClient | None = None
+    # Background loops (cache freshness, flow-change listener), cancelled on close.
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def health(self) -> dict[str, str]:
         """Each store's state: "ok" or why it is not."""
@@ -60,17 +90,23 @@ async def open_services(
     registry: Registry | None = None,
 ) -> AsyncIterator[Services]:
     registry = registry if registry is not None else build_registry()
-    flows = MemoryFlowStore()
-    messages = MemoryMessageStore()
-    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False) as http:
+    async with AsyncExitStack() as stack:
+        flows = await open_flow_store(settings)
+        stack.push_async_callback(flows.close)
+        redis_client, messages, events = _open_redis(settings, stack)
+        stack.push_async_callback(messages.close)
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
+        )
+        env = process_environment() if environment is None else environment
         runner = Runner(
             flows=flows,
             messages=messages,
             registry=registry,
-            environment=process_environment() if environment is None else environment,
+            environment=env,
             session_ttl=settings.session_ttl,
             run_timeout=settings.run_timeout,
-            services={"http": http},
+            services=component_services(settings, http, env),
         )
         services = Services(
             settings=settings,
@@ -79,49 +115,189 @@ async def open_services(
             registry=registry,
             runner=runner,
             http=http,
-            authenticate=bootstrap_authenticator(settings),
+            catalog=FlowCatalog(flows, registry, runner.cache, events),
+            access=Access(
+                settings, open_key_store(flows), *access_backends(settings, redis_client)
+            ),
+            redis=redis_client,
         )
-        await seed_flows(services, settings.flows_path)
+        # Runs before the Redis client closes: it flushes key usage and stops listening.
+        stack.push_async_callback(services.access.aclose)
+        stack.push_async_callback(_cancel, services.tasks)
+        _start(services.tasks, runner.cache.keep_fresh(settings.flow_cache_check))
+        await _listen_for_changes(services, events)
+        if settings.flows_dir:
+            await seed_flows(services, settings.flows_path)
         yield services
 
 
-def record_from_document(
-    document: dict[str, object], *, default_id: str | None = None
-) -> FlowRecord:
-    flow = parse_flow(document, default_id=default_id)
-    return FlowRecord(
-        id=flow.id,
-        name=flow.name,
-        data=flow.raw,
-        description=flow.description,
-        endpoint_name=flow.endpoint_name,
-        access_type=flow.access_type,
-        webhook=flow.webhook,
-        mcp_enabled=flow.mcp_enabled,
-        folder_id=flow.folder_id,
+def component_services(
+    settings: Settings, http: httpx.AsyncClient, environment: Mapping[str, str]
+) -> dict[str, object]:
+    """What components may use beyond the run's variables (see components/outbound.py).
+
+    The SSRF allowlist and search endpoints come from settings, never from the
+    request's global-variable headers, so a caller cannot switch the guard off.
+    """
+    services: dict[str, object] = {"http": http, "environment": environment}
+    if settings.outbound_allowlist:
+        services["outbound_allowlist"] = settings.outbound_allowlist
+    if settings.web_search_url:
+        services["web_search_url"] = settings.web_search_url
+    if settings.news_search_url:
+        services["news_search_url"] = settings.news_search_url
+    return services
+
+
+def _open_redis(
+    settings: Settings, stack: AsyncExitStack
+) -> tuple[RedisClient | None, MessageStore, FlowEvents]:
+    if not settings.redis_url:
+        return None, MemoryMessageStore(), LocalFlowEvents()
+    from flowserve.store.redis import RedisFlowEvents, RedisMessageStore, connect
+
+    client = connect(settings.redis_url)
+    stack.push_async_callback(client.aclose)
+    return (
+        client,
+        RedisMessageStore(client, settings.redis_prefix),
+        RedisFlowEvents(client, settings.redis_prefix),
     )
 
 
-async def seed_flows(services: Services, directory: Path) -> list[FlowRecord]:
-    """Upsert every ``*.json`` flow in ``directory`` by id; invalid files are logged, skipped."""
-    seeded: list[FlowRecord] = []
+async def _listen_for_changes(services: Services, events: FlowEvents) -> None:
+    from flowserve.store.redis import RedisFlowEvents
+
+    if not isinstance(events, RedisFlowEvents):
+        return
+    cache = services.runner.cache
+    subscribed = asyncio.Event()
+    _start(services.tasks, events.listen(cache.apply, cache.clear, subscribed=subscribed))
+    # Serve only once other instances' changes can reach us (bounded: Redis may be down,
+    # then the freshness check covers until the listener reconnects).
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(2.0):
+            await subscribed.wait()
+
+
+def _start(tasks: list[asyncio.Task[None]], work: Coroutine[Any, Any, None]) -> None:
+    tasks.append(asyncio.create_task(work))
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def open_key_store(flows: FlowStore) -> KeyStore:
+    """API keys live in the flow database, on the flow store's pool or connection."""
+    from flowserve.store.postgres import PostgresFlowStore
+    from flowserve.store.sqlite import SqliteFlowStore
+
+    if isinstance(flows, PostgresFlowStore):
+        from flowserve.store.postgres_keys import PostgresKeyStore
+
+        return PostgresKeyStore(flows.pool)
+    if isinstance(flows, SqliteFlowStore):
+        from flowserve.store.sqlite_keys import SqliteKeyStore
+
+        return SqliteKeyStore(flows)
+    # Never fall back to memory: keys created now would vanish on restart.
+    raise FlowserveError(f"No API key store for a {type(flows).__name__}")
+
+
+def access_backends(
+    settings: Settings, redis_client: RedisClient | None
+) -> tuple[RateLimiter, KeyEvents | None]:
+    """Rate limits and revocation news: shared through Redis when configured."""
+    if redis_client is None:
+        return MemoryRateLimiter(), None
+    from flowserve.store.redis_access import RedisKeyEvents, RedisRateLimiter
+
+    return (
+        RedisRateLimiter(redis_client, settings.redis_prefix, MemoryRateLimiter()),
+        RedisKeyEvents(redis_client, settings.redis_prefix),
+    )
+
+
+async def open_flow_store(settings: Settings, *, migrate: bool | None = None) -> FlowStore:
+    """PostgreSQL when ``database_url`` is set, else the SQLite file; migrated when asked."""
+    run_migrations = settings.migrate_on_start if migrate is None else migrate
+    if settings.database_url:
+        from flowserve.store.postgres import PostgresFlowStore
+
+        return await PostgresFlowStore.open(
+            settings.database_url,
+            run_migrations=run_migrations,
+            pool_size=settings.database_pool_size,
+        )
+    from flowserve.store.sqlite import SqliteFlowStore
+
+    return await SqliteFlowStore.open(settings.sqlite_path, run_migrations=run_migrations)
+
+
+async def migrate(settings: Settings) -> list[str]:
+    """Apply pending migrations to the configured flow database (``flowserve migrate``)."""
+    store = await open_flow_store(settings, migrate=False)
+    try:
+        return await store.migrate()
+    finally:
+        await store.close()
+
+
+class ImportReport(msgspec.Struct):
+    created: list[str] = msgspec.field(default_factory=list)
+    updated: list[str] = msgspec.field(default_factory=list)
+    unchanged: list[str] = msgspec.field(default_factory=list)
+    rejected: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+_COMPARED = (
+    "name",
+    "description",
+    "endpoint_name",
+    "data",
+    "access_type",
+    "webhook",
+    "mcp_enabled",
+    "session_ttl",
+)
+
+
+def _same(stored: FlowRecord, record: FlowRecord) -> bool:
+    return all(getattr(stored, f) == getattr(record, f) for f in _COMPARED) and (
+        record.folder_id is None or record.folder_id == stored.folder_id
+    )
+
+
+async def import_flows(catalog: FlowCatalog, directory: Path) -> ImportReport:
+    """Upsert every ``*.json`` flow file in ``directory`` by id, idempotently.
+
+    An unchanged file is not written again (its version stays); an invalid one
+    is reported and skipped, the others are still imported.
+    """
+    report = ImportReport()
     for path, content in await asyncio.to_thread(read_flow_files, directory):
         try:
-            record = record_from_document(load_document(content))
-            compile_graph(record, services.registry)
-            stored, _ = await services.flows.upsert(record)
+            record = await catalog.placed(file_record(load_document(content)))
+            stored = await catalog.flows.get(record.id)
+            if stored is not None and _same(stored, record):
+                report.unchanged.append(stored.id)
+                continue
+            saved, created = await catalog.upsert(record)
         except FlowserveError as exc:
             log.error("flow_file_rejected", path=str(path), detail=exc.detail, code=exc.code)
+            report.rejected[str(path)] = exc.detail
             continue
-        seeded.append(stored)
-        log.info(
-            "flow_loaded",
-            path=str(path),
-            flow_id=stored.id,
-            name=stored.name,
-            endpoint_name=stored.endpoint_name,
-        )
-    return seeded
+        (report.created if created else report.updated).append(saved.id)
+        log.info("flow_loaded", path=str(path), flow_id=saved.id, version=saved.version)
+    return report
+
+
+async def seed_flows(services: Services, directory: Path) -> ImportReport:
+    """``--flows-dir``: import the directory's flow files at startup."""
+    return await import_flows(services.catalog, directory)
 
 
 def read_flow_files(directory: Path) -> list[tuple[Path, bytes]]:

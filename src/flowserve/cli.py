@@ -29,6 +29,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args, host=args.host, port=args.port, workers=args.workers, flows_dir=args.flows_dir
     )
     configure_logging(settings.log_level, json=settings.log_json)
+    if settings.auth == "on" and not settings.api_key:
+        from flowserve.cli_keys import require_a_key
+
+        require_a_key(settings)  # a clear error now rather than a failed startup later
     config = {
         "host": settings.host,
         "port": settings.port,
@@ -60,12 +64,13 @@ def _export_overrides(settings: Settings) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from flowserve.bootstrap import open_services, record_from_document
+    from flowserve.bootstrap import file_record, open_services
     from flowserve.flowfile import load_document
     from flowserve.results import main_text
     from flowserve.runner import RunRequest
 
-    settings = _settings(args, flows_dir="")
+    # A throwaway store: running a file must not write it into a configured database.
+    settings = _settings(args, flows_dir="", sqlite_path=":memory:", database_url="", redis_url="")
     configure_logging("warning", json=settings.log_json)
     tweaks = msgspec.json.decode(args.tweaks) if args.tweaks else None
     if tweaks is not None and not isinstance(tweaks, dict):
@@ -75,7 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     async def go() -> bytes | str:
         async with open_services(settings) as services:
-            record = record_from_document(load_document(content))
+            record = file_record(load_document(content))
             await services.flows.upsert(record)
             request = RunRequest(
                 input_value=args.input,
@@ -116,6 +121,46 @@ def cmd_mcp_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from flowserve.bootstrap import migrate
+
+    settings = _settings(args)
+    configure_logging("warning", json=settings.log_json)
+    applied = asyncio.run(migrate(settings))
+    target = "PostgreSQL" if settings.database_url else f"SQLite {settings.sqlite_path}"
+    if not applied:
+        print(f"{target}: schema up to date")
+    for name in applied:
+        print(f"{target}: applied {name}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Upsert the flow files of a directory into the configured store (idempotent)."""
+    from flowserve.bootstrap import import_flows, open_services
+
+    settings = _settings(args, flows_dir="")
+    configure_logging("warning", json=settings.log_json)
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        raise FlowserveError(f"{directory} is not a directory")
+
+    async def go() -> int:
+        async with open_services(settings) as services:
+            report = await import_flows(services.catalog, directory)
+        for label, ids in (
+            ("created", report.created),
+            ("updated", report.updated),
+            ("unchanged", report.unchanged),
+        ):
+            print(f"{label}: {len(ids)}")
+        for path, detail in report.rejected.items():
+            print(f"rejected {path}: {detail}", file=sys.stderr)
+        return 1 if report.rejected else 0
+
+    return asyncio.run(go())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flowserve", description=__doc__)
     parser.add_argument("--version", action="version", version=f"flowserve {__version__}")
@@ -153,6 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
     mcp.add_argument("--project", help="only this project's (folder's) flows")
     mcp.add_argument("--name", default="flowserve", help="the server's name in the client")
     mcp.set_defaults(func=cmd_mcp_config)
+    migrate = sub.add_parser("migrate", help="apply pending database migrations")
+    migrate.set_defaults(func=cmd_migrate)
+
+    imp = sub.add_parser("import", help="upsert every flow JSON of DIR by id (idempotent)")
+    imp.add_argument("directory", metavar="DIR")
+    imp.set_defaults(func=cmd_import)
+
+    from flowserve import cli_keys
+
+    cli_keys.register(sub, _settings)
     return parser
 
 

@@ -8,11 +8,16 @@ Every error carries the HTTP status it maps to and a stable machine-readable
     ├── BadRequest                      400 bad_request
     │   └── MalformedJSON               400 malformed_json
     ├── Unauthorized                    401 unauthorized
+    │   ├── MissingApiKey               401 missing_api_key
+    │   └── InvalidApiKey               401 invalid_api_key (unknown, expired, revoked)
     ├── Forbidden                       403 forbidden
+    │   ├── InsufficientScope           403 insufficient_scope
+    │   └── FlowNotAllowed              403 flow_not_allowed
     ├── NotFound                        404 not_found
     │   ├── FlowNotFound                404 flow_not_found
     │   ├── SessionNotFound             404 session_not_found
-    │   └── JobNotFound                 404 job_not_found
+    │   ├── JobNotFound                 404 job_not_found
+    │   └── ApiKeyNotFound              404 api_key_not_found
     ├── Conflict                        409 conflict
     │   └── EndpointNameTaken           409 endpoint_name_taken
     ├── PayloadTooLarge                 413 payload_too_large
@@ -60,9 +65,25 @@ class Unauthorized(FlowserveError):
     code = "unauthorized"
 
 
+class MissingApiKey(Unauthorized):
+    code = "missing_api_key"
+
+
+class InvalidApiKey(Unauthorized):
+    code = "invalid_api_key"
+
+
 class Forbidden(FlowserveError):
     status = 403
     code = "forbidden"
+
+
+class InsufficientScope(Forbidden):
+    code = "insufficient_scope"
+
+
+class FlowNotAllowed(Forbidden):
+    code = "flow_not_allowed"
 
 
 class NotFound(FlowserveError):
@@ -85,6 +106,10 @@ class SessionNotFound(NotFound):
 
 class JobNotFound(NotFound):
     code = "job_not_found"
+
+
+class ApiKeyNotFound(NotFound):
+    code = "api_key_not_found"
 
 
 class Conflict(FlowserveError):

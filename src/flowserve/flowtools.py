@@ -7,9 +7,11 @@ by id order so every instance names them alike. The description is
 ``action_description``, else the flow's description.
 
 Arguments: ``input_value`` (the chat input), an optional ``session_id``, and
-the fields the flow declares tweakable in an ``mcp_inputs`` list in its
-document, each ``"<node id>.<field>"`` or ``{"node": ..., "field": ...,
-"name": ..., "description": ...}``. Those become tweaks of that node's field.
+the fields the flow declares tweakable in an ``mcp_inputs`` list in its graph
+(the document's ``data``, beside ``nodes`` and ``edges``; that is what the
+flow store keeps), each ``"<node id>.<field>"`` or ``{"node": ..., "field":
+..., "name": ..., "description": ...}``. Those become tweaks of that node's
+field. ``action_name`` / ``action_description`` are read from the graph too.
 Nothing here knows about MCP's wire format or HTTP; ``api/mcp.py`` does.
 """
 

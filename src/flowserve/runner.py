@@ -22,13 +22,12 @@ from flowserve.engine import (
     Registry,
     RunContext,
     build_overlay,
-    compile_flow,
     execute,
 )
 from flowserve.engine.component import NullSink
 from flowserve.engine.tweaks import Overlay
-from flowserve.errors import FlowNotFound, InvalidRunInput, RunTimeout
-from flowserve.flowfile import parse_flow
+from flowserve.errors import InvalidRunInput, RunTimeout
+from flowserve.flowcache import GraphCache, compile_record
 from flowserve.results import RunResponse, run_response
 from flowserve.store.base import FlowRecord, FlowStore, MessageStore
 
@@ -100,12 +99,6 @@ class PreparedRun:
     variables: Mapping[str, str]
 
 
-@dataclass(slots=True)
-class _CacheEntry:
-    version: int
-    graph: Graph
-
-
 @dataclass
 class Runner:
     flows: FlowStore
@@ -115,20 +108,18 @@ class Runner:
     session_ttl: int = 1800
     run_timeout: float = 300.0
     services: Mapping[str, Any] = field(default_factory=dict)
-    _cache: dict[str, _CacheEntry] = field(default_factory=dict)
+    cache: GraphCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cache = GraphCache(self.flows, self.registry)
 
     async def graph(self, ref: str) -> tuple[Graph, FlowRecord]:
-        record = await self.flows.get(ref)
-        if record is None:
-            raise FlowNotFound(ref)
-        entry = self._cache.get(record.id)
-        if entry is None or entry.version != record.version:
-            graph = compile_graph(record, self.registry)
-            entry = self._cache[record.id] = _CacheEntry(record.version, graph)
-        return entry.graph, record
+        """The compiled graph of a flow (by id or endpoint name), from the cache once warm."""
+        entry = await self.cache.get(ref)
+        return entry.graph, entry.record
 
     def forget(self, flow_id: str) -> None:
-        self._cache.pop(flow_id, None)
+        self.cache.forget([flow_id])
 
     async def prepare(
         self, ref: str, request: RunRequest, variables: Mapping[str, str] | None = None
@@ -181,10 +172,7 @@ class Runner:
 
 
 def compile_graph(record: FlowRecord, registry: Registry) -> Graph:
-    flow = parse_flow(record.data, default_id=record.id)
-    if flow.id != record.id:
-        flow = msgspec.structs.replace(flow, id=record.id)
-    return compile_flow(flow, registry)
+    return compile_record(record, registry)
 
 
 def _output_ids(graph: Graph, request: RunRequest) -> tuple[str, ...]:

@@ -30,6 +30,7 @@ class SettingsError(Invalid):
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 
 
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -45,15 +46,35 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 
     # State: unset means the embedded default (SQLite file + in-process stores).
     database_url: str = ""
+    database_pool_size: Positive = 20
     redis_url: str = ""
     redis_prefix: str = "flowserve:"
     sqlite_path: str = "flowserve.db"
     migrate_on_start: bool = True
     session_ttl: Positive = 1800
+    # Seconds between checks that cached compiled flows are still current (a missed
+    # change announcement is caught within this time).
+    flow_cache_check: Seconds = 2.0
 
     # Access control
     api_key: str = ""
     auth: Literal["on", "off"] = "on"
+    # How long a verified key is trusted without asking the store again: the most
+    # a revocation can take to reach another instance when Redis pub/sub is down.
+    key_cache_ttl: Seconds = 5.0
+    # Langflow's webhook_auth_enable: webhooks need an execute key unless a flow opts out.
+    webhook_auth: bool = True
+    # Flows (ids or endpoint names, comma-separated) whose webhooks need no key: the
+    # per-flow opt-out, kept in the operator's hands rather than in editable flows.
+    open_webhooks: str = ""
+    # Requests per window; 0 disables. Per key for every authenticated call, per
+    # client IP for anonymous runs of PUBLIC flows.
+    rate_limit_window: Seconds = 60.0
+    rate_limit_per_key: NonNegative = 0
+    rate_limit_per_ip: NonNegative = 60
+    # Key lookups in the store (keys not yet cached, unknown ones) per client address:
+    # a guard for the database against floods of made-up keys.
+    rate_limit_key_lookups: NonNegative = 600
 
     # MCP: stateless Streamable HTTP works behind any load balancer; stateful
     # sessions (false) also get tools/list_changed pushed, polled every interval.
@@ -64,6 +85,13 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     max_body_bytes: Positive = 32 * 1024 * 1024
     run_timeout: Seconds = 300.0
     max_concurrent_runs: Positive = 1024
+
+    # Outbound HTTP from components (URL, APIRequest, web search, providers).
+    # Private, loopback and link-local targets are refused unless listed here
+    # (comma-separated addresses or CIDR ranges, e.g. "127.0.0.1,10.0.0.0/8").
+    outbound_allowlist: str = ""
+    web_search_url: str = ""
+    news_search_url: str = ""
 
     # Logs
     log_level: Literal["debug", "info", "warning", "error"] = "info"

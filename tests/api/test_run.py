@@ -254,3 +254,12 @@ async def test_stream_reports_component_errors_as_error_event(
     assert plain.status_code == 500
     assert plain.json()["code"] == "run_failed"
     assert "Traceback" not in plain.text
+
+
+@pytest.mark.parametrize(
+    "content", [b'{"tweaks":' * 50_000 + b"{}" + b"}" * 50_000, b'{"input_value": "\xff"}']
+)
+async def test_hostile_run_bodies_are_400(client: httpx.AsyncClient, content: bytes) -> None:
+    response = await client.post(f"/api/v1/run/{PROMPT_ECHO}", content=content)
+    assert response.status_code == 400
+    assert response.json()["code"] == "malformed_json"

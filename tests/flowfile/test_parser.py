@@ -98,3 +98,16 @@ def test_structure_errors_are_invalid_flow_not_crashes() -> None:
         parse_flow({"data": {"nodes": "not a list", "edges": []}})
     with pytest.raises(InvalidFlow):
         parse_flow({"name": "no data"})
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b'{"data":' * 100_000 + b"1" + b"}" * 100_000, "nested too deeply"),
+        (b'{"name": "\xff\xfe"}', "not valid UTF-8"),
+        (b"", "Malformed flow JSON"),
+    ],
+)
+def test_hostile_documents_are_malformed_json_not_crashes(content: bytes, fragment: str) -> None:
+    with pytest.raises(MalformedJSON, match=fragment):
+        load_document(content)

@@ -12,9 +12,10 @@ are also sent ``notifications/tools/list_changed``: ``ToolWatch`` polls the
 store while such connections exist and notifies those whose last listing is
 out of date.
 
-Every HTTP request is authenticated (``Services.authenticate``) and needs the
-``execute`` scope; the MCP session is then bound to that principal, so a
-session id is useless with another key.
+Every HTTP request passes the route guard like any operation (a key with the
+``execute`` scope); a key restricted to some flows sees only those as tools.
+The MCP session is bound to the key that opened it, so a session id is
+useless with another key.
 """
 
 from __future__ import annotations
@@ -41,12 +42,12 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flowserve import __version__
+from flowserve.api.auth import principal
 from flowserve.api.errors import ErrorBody
 from flowserve.api.run import header_variables
 from flowserve.api.spec import Operation, Param
 from flowserve.api.spec import Scope as ScopeName
 from flowserve.bootstrap import Services
-from flowserve.credentials import API_KEY_HEADER
 from flowserve.errors import FlowserveError, NotFound
 from flowserve.flowtools import (
     FlowTool,
@@ -58,7 +59,7 @@ from flowserve.flowtools import (
 )
 from flowserve.mcp_clients import MCP_PREFIX
 from flowserve.settings import Settings
-from flowserve.store.base import FlowStore
+from flowserve.store.base import FlowRecord, FlowStore
 
 log = structlog.get_logger(__name__)
 
@@ -168,7 +169,7 @@ class FlowToolServer(Server[Any]):
         request = _http_request(ctx)
         services: Services = request.app.state.services
         project_id = request.path_params.get("project_id")
-        records = await enabled_flows(services.flows, project_id)
+        records = await _callable_flows(request, services, project_id)
         connection = _connection_key(request) if self.push_changes else None
         if connection is not None:
             self.watch.saw(connection, ctx.session, project_id, fingerprint(records))
@@ -180,7 +181,7 @@ class FlowToolServer(Server[Any]):
         request = _http_request(ctx)
         services: Services = request.app.state.services
         project_id = request.path_params.get("project_id")
-        tools = build_tools(await enabled_flows(services.flows, project_id))
+        tools = build_tools(await _callable_flows(request, services, project_id))
         tool = next((t for t in tools if t.name == params.name), None)
         if tool is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
@@ -192,6 +193,15 @@ class FlowToolServer(Server[Any]):
         except Exception:
             log.exception("mcp_tool_crashed", tool=tool.name)
             return _error_result("internal error")
+
+
+async def _callable_flows(
+    request: Request, services: Services, project_id: str | None
+) -> list[FlowRecord]:
+    """The tools' flows this caller may use: a key restricted to some flows sees only those."""
+    caller = principal(request)
+    records = await enabled_flows(services.flows, project_id)
+    return [r for r in records if caller.allows_flow(r.id, r.endpoint_name)]
 
 
 async def _run_tool(
@@ -313,19 +323,17 @@ class ASGIDelegate(Response):
 
 
 async def _admit(request: Request, transport: str) -> McpRuntime:
-    """Authenticate (401), check the scope (403) and the project id (404); bind the caller."""
-    services: Services = request.app.state.services
-    headers = dict(request.headers)
-    query_key = request.query_params.get(API_KEY_HEADER)
-    if API_KEY_HEADER not in headers and query_key:
-        headers[API_KEY_HEADER] = query_key
-    principal = await services.authenticate(headers)
-    principal.require(SCOPE)
+    """Bind the MCP session to the caller and check the project id (404).
+
+    The route guard (``api/auth.py``) has already authenticated the key (401)
+    and checked the ``execute`` scope (403), as for every operation.
+    """
     project_id = request.path_params.get("project_id")
     if project_id is not None and not _PROJECT_ID.match(project_id):
         raise NotFound(f"Project {project_id} not found")
+    caller = principal(request)
     # The SDK binds each MCP session to the principal that opened it.
-    token = AccessToken(token="", client_id=principal.id, scopes=sorted(principal.scopes))
+    token = AccessToken(token="", client_id=caller.id, scopes=sorted(caller.scopes))
     request.scope["user"] = AuthenticatedUser(token)
     request.scope["flowserve.mcp"] = transport
     runtime: McpRuntime = request.app.state.mcp
@@ -374,6 +382,7 @@ def _operations(base: str, params: tuple[Param, ...], scope_note: str) -> list[O
                 f"{_STREAMABLE}{scope_note}",
                 scope=SCOPE,
                 tag="mcp",
+                filters_flows=True,
                 responses={200: None, 202: None, **_ERRORS},
                 streams=streams,
                 params=params,
@@ -387,6 +396,7 @@ def _operations(base: str, params: tuple[Param, ...], scope_note: str) -> list[O
             f"{_SSE}{scope_note}",
             scope=SCOPE,
             tag="mcp",
+            filters_flows=True,
             responses={200: None, **_ERRORS},
             streams=streams,
             params=params,
@@ -398,6 +408,7 @@ def _operations(base: str, params: tuple[Param, ...], scope_note: str) -> list[O
             f"{_MESSAGE}{scope_note}",
             scope=SCOPE,
             tag="mcp",
+            filters_flows=True,
             responses={202: None, **_ERRORS},
             params=(*params, Param("session_id", "query", "The SSE session", required=True)),
         ),

@@ -102,7 +102,7 @@ async def config(request: Request) -> Response:
             webhook_polling_interval=0,
             public_flow_cleanup_interval=0,
             public_flow_expiration=0,
-            webhook_auth_enable=True,
+            webhook_auth_enable=settings.webhook_auth,
             default_folder_name="Starter Project",
             hide_getting_started_progress=True,
             allow_custom_components=False,

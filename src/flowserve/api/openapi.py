@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from flowserve import __version__
+from flowserve.api.errors import ErrorBody
 from flowserve.api.spec import Operation
 
 _REF = "#/components/schemas/{name}"
@@ -30,7 +31,7 @@ def build_spec(operations: Iterable[Operation]) -> dict[str, Any]:
     for op in ops:
         if op.request is not None:
             types.append(op.request)
-        types.extend(t for t in op.responses.values() if t is not None)
+        types.extend(t for t in _responses(op).values() if t is not None)
     unique = list(dict.fromkeys(types))
     schemas, components = msgspec.json.schema_components(unique, ref_template=_REF)
     by_type = dict(zip(unique, schemas, strict=True))
@@ -83,7 +84,7 @@ def _operation(op: Operation, by_type: dict[Any, dict[str, Any]]) -> dict[str, A
             "content": {op.content_type: {"schema": by_type[op.request]}},
         }
     responses: dict[str, Any] = {}
-    for status, type_ in sorted(op.responses.items()):
+    for status, type_ in sorted(_responses(op).items()):
         content: dict[str, Any] = {}
         if type_ is not None:
             content["application/json"] = {"schema": by_type[type_]}
@@ -95,6 +96,13 @@ def _operation(op: Operation, by_type: dict[Any, dict[str, Any]]) -> dict[str, A
         responses[str(status)] = entry
     doc["responses"] = responses
     return doc
+
+
+def _responses(op: Operation) -> dict[int, Any]:
+    """The operation's responses plus the auth failures every guarded route can answer."""
+    if op.scope == "public":
+        return op.responses
+    return {401: ErrorBody, 403: ErrorBody, 429: ErrorBody, **op.responses}
 
 
 _DESCRIPTIONS = {

@@ -8,7 +8,8 @@ import swagger_ui_bundle
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from flowserve.api import docs, mcp, meta, run
+from flowserve.api import docs, flows, keys, mcp, meta, projects, run, sessions
+from flowserve.api.auth import guard
 from flowserve.api.spec import Operation
 
 OPERATIONS: list[Operation] = [
@@ -16,12 +17,16 @@ OPERATIONS: list[Operation] = [
     *meta.OPERATIONS,
     *docs.OPERATIONS,
     *mcp.OPERATIONS,
+    *flows.OPERATIONS,
+    *projects.OPERATIONS,
+    *sessions.OPERATIONS,
+    *keys.OPERATIONS,
 ]
 
 
 def build_routes(operations: Sequence[Operation] = OPERATIONS) -> list[BaseRoute]:
     routes: list[BaseRoute] = [
-        Route(op.path, op.endpoint, methods=[op.method], name=f"{op.method} {op.path}")
+        Route(op.path, guard(op), methods=[op.method], name=f"{op.method} {op.path}")
         for op in operations
     ]
     routes.append(

@@ -135,6 +135,7 @@ OPERATIONS = [
         "Run a flow by id or endpoint name (Langflow's simplified run API)",
         scope="execute",
         tag="run",
+        anonymous="public_flow",
         request=RunRequest,
         responses={200: RunResponse, **_ERRORS},
         streams={200: "text/event-stream"},

@@ -56,3 +56,7 @@ def decode(body: bytes, type_: type[T], *, empty: T | None = None) -> T:
         raise Invalid(f"Invalid request body: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise MalformedJSON(f"Malformed JSON body: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise MalformedJSON("Malformed JSON body: not valid UTF-8") from exc
+    except RecursionError as exc:
+        raise MalformedJSON("Malformed JSON body: nested too deeply") from exc

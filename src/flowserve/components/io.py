@@ -100,6 +100,9 @@ class ChatOutput(Component):
         if isinstance(value, Message):
             message.usage = value.usage
             message.files = list(value.files)
+            if value.sender == "Machine" and value.id:
+                # A model's streamed message: the final one keeps the id its tokens carried.
+                message.id = value.id
         await ctx.send_message(message, store=bool(params.get("should_store_message")))
         return {"message": message}
 

@@ -15,13 +15,56 @@ from typing import Any
 
 import structlog
 
+from flowserve.components.agent import Agent
+from flowserve.components.data import (
+    LegacyParser,
+    ParserComponent,
+    SplitText,
+    TypeConverterComponent,
+    Webhook,
+)
+from flowserve.components.http import APIRequest, URLComponent
 from flowserve.components.io import ChatInput, ChatOutput, TextInput, TextOutput
+from flowserve.components.logic import CalculatorComponent, ConditionalRouter
+from flowserve.components.memory import Memory, MemoryBase
+from flowserve.components.models import (
+    AnthropicModel,
+    LanguageModelComponent,
+    OllamaModel,
+    OpenAIModel,
+)
 from flowserve.components.prompt import Prompt
+from flowserve.components.search import UnifiedWebSearch
+from flowserve.components.structured import StructuredOutput
 from flowserve.engine.component import Component
 
 ENTRY_POINT_GROUP = "flowserve.components"
 
-BUILTIN: tuple[type[Component], ...] = (ChatInput, ChatOutput, TextInput, TextOutput, Prompt)
+BUILTIN: tuple[type[Component], ...] = (
+    ChatInput,
+    ChatOutput,
+    TextInput,
+    TextOutput,
+    Prompt,
+    LanguageModelComponent,
+    OpenAIModel,
+    AnthropicModel,
+    OllamaModel,
+    Agent,
+    Memory,
+    MemoryBase,
+    URLComponent,
+    APIRequest,
+    UnifiedWebSearch,
+    ParserComponent,
+    LegacyParser,
+    TypeConverterComponent,
+    SplitText,
+    StructuredOutput,
+    Webhook,
+    ConditionalRouter,
+    CalculatorComponent,
+)
 
 log = structlog.get_logger(__name__)
 

@@ -92,6 +92,10 @@ def load_document(content: bytes | str) -> dict[str, Any]:
         document = msgspec.json.decode(content)
     except msgspec.DecodeError as exc:
         raise MalformedJSON(f"Malformed flow JSON: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise MalformedJSON("Malformed flow JSON: the document is not valid UTF-8") from exc
+    except RecursionError as exc:
+        raise MalformedJSON("Malformed flow JSON: the document is nested too deeply") from exc
     if not isinstance(document, dict):
         raise InvalidFlow("a flow must be a JSON object with 'data.nodes' and 'data.edges'")
     return document

@@ -1,110 +1,75 @@
-"""In-process stores: the embedded default when no database or Redis is configured.
+"""In-process message store: the embedded default when no Redis is configured.
 
 State lives in this process only and is lost on restart; several instances do
-not share it. That is what ``make run`` on a bare machine needs, not production.
+not share it. Same contract as ``RedisMessageStore``: sessions per
+(flow, session id) expiring after a sliding TTL.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from flowserve.engine.types import Message
-from flowserve.errors import EndpointNameTaken
-from flowserve.store.base import FlowRecord
-
-
-class MemoryFlowStore:
-    def __init__(self) -> None:
-        self._by_id: dict[str, FlowRecord] = {}
-        self._by_endpoint: dict[str, str] = {}
-
-    async def get(self, ref: str) -> FlowRecord | None:
-        record = self._by_id.get(ref)
-        if record is None:
-            flow_id = self._by_endpoint.get(ref)
-            record = self._by_id.get(flow_id) if flow_id else None
-        return record
-
-    async def list(self, *, limit: int = 50, offset: int = 0) -> list[FlowRecord]:
-        records = sorted(self._by_id.values(), key=lambda r: (r.name, r.id))
-        return records[offset : offset + limit]
-
-    async def upsert(self, record: FlowRecord) -> tuple[FlowRecord, bool]:
-        if record.endpoint_name:
-            holder = self._by_endpoint.get(record.endpoint_name)
-            if holder is not None and holder != record.id:
-                raise EndpointNameTaken(
-                    f"Endpoint name '{record.endpoint_name}' is used by flow {holder}"
-                )
-        now = datetime.now(UTC)
-        previous = self._by_id.get(record.id)
-        created = previous is None
-        stored = FlowRecord(
-            id=record.id,
-            name=record.name,
-            data=record.data,
-            description=record.description,
-            endpoint_name=record.endpoint_name,
-            access_type=record.access_type,
-            webhook=record.webhook,
-            mcp_enabled=record.mcp_enabled,
-            folder_id=record.folder_id,
-            session_ttl=record.session_ttl,
-            version=1 if previous is None else previous.version + 1,
-            created_at=now if previous is None else previous.created_at,
-            updated_at=now,
-        )
-        if previous is not None and previous.endpoint_name:
-            self._by_endpoint.pop(previous.endpoint_name, None)
-        self._by_id[record.id] = stored
-        if stored.endpoint_name:
-            self._by_endpoint[stored.endpoint_name] = stored.id
-        return stored, created
-
-    async def delete(self, flow_id: str) -> bool:
-        record = self._by_id.pop(flow_id, None)
-        if record is None:
-            return False
-        if record.endpoint_name:
-            self._by_endpoint.pop(record.endpoint_name, None)
-        return True
-
-    async def ping(self) -> None:
-        return None
+from flowserve.store.messages import matches, select_history, stamped
 
 
 @dataclass(slots=True)
 class _Session:
+    ttl: float
     messages: list[Message] = field(default_factory=list)
     expires_at: float = 0.0
+
+    def touch(self, ttl: float | None = None) -> None:
+        if ttl is not None:
+            self.ttl = ttl
+        self.expires_at = time.monotonic() + self.ttl
 
 
 class MemoryMessageStore:
     """Messages per (flow, session) with a sliding TTL, like the Redis store."""
 
+    # Expired sessions nobody reads again are swept every this many appends.
+    SWEEP_EVERY = 1000
+
     def __init__(self) -> None:
         self._sessions: dict[tuple[str, str], _Session] = {}
+        self._appends = 0
 
-    def _live(self, key: tuple[str, str], ttl: int) -> _Session | None:
-        session = self._sessions.get(key)
+    def _sweep(self) -> None:
         now = time.monotonic()
-        if session is not None and session.expires_at <= now:
+        for key in [k for k, s in self._sessions.items() if s.expires_at <= now]:
+            del self._sessions[key]
+
+    def _live(self, key: tuple[str, str], ttl: float | None) -> _Session | None:
+        session = self._sessions.get(key)
+        if session is None:
+            return None
+        if session.expires_at <= time.monotonic():
             del self._sessions[key]
             return None
-        if session is not None:
-            session.expires_at = now + ttl
+        session.touch(ttl)
         return session
+
+    def _keys(self, flow_id: str | None, session_id: str | None) -> list[tuple[str, str]]:
+        return [
+            k
+            for k in list(self._sessions)
+            if (flow_id is None or k[0] == flow_id) and (session_id is None or k[1] == session_id)
+        ]
 
     async def append(
         self, flow_id: str, session_id: str, messages: list[Message], ttl: int
     ) -> None:
+        self._appends += 1
+        if self._appends % self.SWEEP_EVERY == 0:
+            self._sweep()
         key = (flow_id, session_id)
         session = self._live(key, ttl)
         if session is None:
-            session = self._sessions[key] = _Session(expires_at=time.monotonic() + ttl)
-        session.messages.extend(messages)
+            session = self._sessions[key] = _Session(ttl)
+            session.touch()
+        session.messages.extend(stamped(m, flow_id, session_id) for m in messages)
 
     async def history(
         self,
@@ -116,25 +81,46 @@ class MemoryMessageStore:
         order: str = "ASC",
         ttl: int,
     ) -> list[Message]:
-        keys = (
-            [(flow_id, session_id)]
-            if session_id is not None
-            else [k for k in list(self._sessions) if k[0] == flow_id]
-        )
         found: list[Message] = []
-        for key in keys:
+        for key in self._keys(flow_id, session_id):
             session = self._live(key, ttl)
             if session is not None:
-                found.extend(m for m in session.messages if sender is None or m.sender == sender)
-        found.sort(key=lambda m: m.timestamp)
-        found = found[-limit:] if limit > 0 else []
-        return found if order.upper() == "ASC" else found[::-1]
+                found.extend(session.messages)
+        return select_history(found, limit=limit, sender=sender, order=order)
+
+    async def messages(
+        self,
+        *,
+        flow_id: str | None = None,
+        session_id: str | None = None,
+        sender: str | None = None,
+        sender_name: str | None = None,
+        order: str = "ASC",
+    ) -> list[Message]:
+        found: list[Message] = []
+        for key in self._keys(flow_id, session_id):
+            session = self._live(key, None)
+            if session is not None:
+                found.extend(m for m in session.messages if matches(m, sender, sender_name))
+        found.sort(key=lambda m: m.timestamp, reverse=order.upper() == "DESC")
+        return found
+
+    async def sessions(self, flow_id: str | None = None) -> list[str]:
+        now = time.monotonic()
+        return sorted(
+            {k[1] for k in self._keys(flow_id, None) if self._sessions[k].expires_at > now}
+        )
 
     async def delete_session(self, flow_id: str | None, session_id: str) -> int:
-        keys = [
-            k for k in self._sessions if k[1] == session_id and (flow_id is None or k[0] == flow_id)
-        ]
-        return sum(len(self._sessions.pop(k).messages) for k in keys)
+        removed = 0
+        for key in self._keys(flow_id, session_id):
+            session = self._sessions.pop(key)
+            if session.expires_at > time.monotonic():
+                removed += len(session.messages)
+        return removed
 
     async def ping(self) -> None:
         return None
+
+    async def close(self) -> None:
+        self._sessions.clear()

@@ -1,0 +1,176 @@
+"""HTTP for provider clients: JSON posts and server-sent events, with retries.
+
+Retries are bounded and back off exponentially (honouring ``Retry-After``) on
+429, 5xx and connection failures. Every failure leaves this module as an
+``UpstreamError`` naming the provider and its own message; the API key is
+never part of it (provider messages that echo a key are redacted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import httpx
+import msgspec
+
+from flowserve.errors import UpstreamError
+
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+_MAX_RETRY_AFTER = 30.0
+_MAX_MESSAGE = 500
+
+
+class Transport:
+    """POSTs to one provider through a shared ``httpx.AsyncClient``."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        provider: str,
+        *,
+        timeout: float = 120.0,
+        max_retries: int = 2,
+        backoff: float = 0.5,
+        secrets: Sequence[str] = (),
+    ) -> None:
+        self.client = client
+        self.provider = provider
+        self.timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        self.max_retries = max(0, max_retries)
+        self.backoff = backoff
+        self.secrets = tuple(s for s in secrets if s)
+
+    async def post_json(self, url: str, headers: Mapping[str, str], body: Any) -> Any:
+        content = msgspec.json.encode(body)
+        attempt = 0
+        while True:
+            try:
+                response = await self.client.post(
+                    url, headers=_json_headers(headers), content=content, timeout=self.timeout
+                )
+            except httpx.TransportError as exc:
+                if attempt < self.max_retries:
+                    attempt += 1
+                    await asyncio.sleep(self._delay(attempt, None))
+                    continue
+                raise self._transport_error(exc) from exc
+            if response.status_code in RETRY_STATUSES and attempt < self.max_retries:
+                attempt += 1
+                await asyncio.sleep(self._delay(attempt, response.headers.get("retry-after")))
+                continue
+            if response.status_code >= 400:
+                raise self._status_error(response.status_code, response.content)
+            try:
+                return msgspec.json.decode(response.content)
+            except msgspec.DecodeError as exc:
+                raise UpstreamError(f"{self.provider} answered with malformed JSON") from exc
+
+    async def stream_events(
+        self, url: str, headers: Mapping[str, str], body: Any
+    ) -> AsyncGenerator[tuple[str, str], None]:
+        """Yield ``(event, data)`` for each server-sent event of a streamed answer."""
+        content = msgspec.json.encode(body)
+        attempt = 0
+        while True:
+            request = self.client.build_request(
+                "POST",
+                url,
+                headers={**_json_headers(headers), "Accept": "text/event-stream"},
+                content=content,
+                timeout=self.timeout,
+            )
+            try:
+                response = await self.client.send(request, stream=True)
+            except httpx.TransportError as exc:
+                if attempt < self.max_retries:
+                    attempt += 1
+                    await asyncio.sleep(self._delay(attempt, None))
+                    continue
+                raise self._transport_error(exc) from exc
+            try:
+                if response.status_code in RETRY_STATUSES and attempt < self.max_retries:
+                    attempt += 1
+                    retry_after = response.headers.get("retry-after")
+                    await response.aclose()
+                    await asyncio.sleep(self._delay(attempt, retry_after))
+                    continue
+                if response.status_code >= 400:
+                    raise self._status_error(response.status_code, await response.aread())
+                try:
+                    async for event in _parse_sse(response.aiter_lines()):
+                        yield event
+                except httpx.TransportError as exc:
+                    raise self._transport_error(exc) from exc
+                return
+            finally:
+                await response.aclose()
+
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after:
+            try:
+                return min(max(float(retry_after), 0.0), _MAX_RETRY_AFTER)
+            except ValueError:
+                pass
+        base: float = self.backoff * (2 ** (attempt - 1))
+        return base * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not security
+
+    def _redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _status_error(self, status: int, body: bytes) -> UpstreamError:
+        message = self._redact(_error_message(body))
+        return UpstreamError(f"{self.provider} API error (HTTP {status}): {message}")
+
+    def _transport_error(self, exc: httpx.TransportError) -> UpstreamError:
+        if isinstance(exc, httpx.TimeoutException):
+            return UpstreamError(f"{self.provider} API timed out after {self.timeout.read or 0:g}s")
+        reason = self._redact(str(exc) or type(exc).__name__)
+        return UpstreamError(f"{self.provider} API unreachable: {reason}")
+
+
+def _json_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {"Content-Type": "application/json", **headers}
+
+
+def _error_message(body: bytes) -> str:
+    """The provider's own error text: ``{"error": {"message": ...}}`` for both APIs."""
+    try:
+        decoded = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        text = body.decode(errors="replace").strip()
+        return text[:_MAX_MESSAGE] or "no error message"
+    if isinstance(decoded, dict):
+        error = decoded.get("error", decoded)
+        if isinstance(error, dict):
+            message = error.get("message") or error.get("detail") or error.get("type")
+            if message:
+                return str(message)[:_MAX_MESSAGE]
+        elif isinstance(error, str):
+            return error[:_MAX_MESSAGE]
+    return msgspec.json.encode(decoded).decode()[:_MAX_MESSAGE]
+
+
+async def _parse_sse(lines: AsyncIterator[str]) -> AsyncGenerator[tuple[str, str], None]:
+    event = ""
+    data: list[str] = []
+    async for line in lines:
+        if not line:
+            if data:
+                yield event or "message", "\n".join(data)
+            event, data = "", []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+    if data:
+        yield event or "message", "\n".join(data)

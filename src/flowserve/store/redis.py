@@ -1,0 +1,317 @@
+"""Redis backend: conversation messages with a sliding TTL, and the flow-change channel.
+
+Every key starts with ``settings.redis_prefix`` (default ``flowserve:``); the
+layout is the block below. A session's messages are one list; two indexes
+find a session's flows and a flow's sessions. Every read or write of a
+session re-arms its expiry (``PEXPIRE``), so a session lives ``ttl`` seconds
+after its last use; the indexes only ever lengthen (``NX`` then ``GT``) so
+they outlive every list they point to. An append is one ``MULTI`` pipeline:
+one round trip.
+
+redis-py's ``Awaitable[T] | T`` results and its exceptions stay inside this
+module: connection problems become ``Unavailable`` (503).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import msgspec
+import redis.asyncio as aioredis
+import structlog
+from redis import exceptions as redis_errors
+from redis.asyncio.client import Pipeline
+
+from flowserve.engine.types import Message
+from flowserve.errors import FlowserveError, Unavailable
+from flowserve.store.messages import matches, select_history, stamped
+
+# ---- Key layout (after the prefix) -------------------------------------------------------
+MESSAGES = "messages:{flow_id}:{session_id}"  # list of JSON messages, oldest first
+SESSION_FLOWS = "session:{session_id}"  # hash: flow id -> the session's TTL in ms
+FLOW_SESSIONS = "flow-sessions:{flow_id}"  # set of session ids of a flow
+FLOW_EVENTS = "events:flows"  # pub/sub channel: JSON {flow id: new version, or null: deleted}
+# ------------------------------------------------------------------------------------------
+
+RedisClient = aioredis.Redis
+
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+_encoder = msgspec.json.Encoder()
+_message_decoder = msgspec.json.Decoder(Message)
+_changes_decoder = msgspec.json.Decoder(dict[str, int | None])
+
+
+def unavailable(exc: BaseException) -> Unavailable:
+    reason = str(exc) or type(exc).__name__
+    return Unavailable(f"Redis is unavailable: {reason}", headers={"Retry-After": "1"})
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A client (a connection pool); connects lazily and reconnects by itself."""
+    return aioredis.Redis.from_url(
+        url,
+        socket_connect_timeout=2.0,
+        socket_timeout=5.0,
+        health_check_interval=15,
+        decode_responses=False,
+    )
+
+
+async def _result(value: Any) -> Any:
+    # redis-py types its commands ``Awaitable[T] | T`` (sync and async share stubs).
+    return await value if isinstance(value, Awaitable) else value
+
+
+@asynccontextmanager
+async def translated() -> AsyncIterator[None]:
+    try:
+        yield
+    except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+        raise unavailable(exc) from exc
+    except redis_errors.RedisError as exc:
+        raise FlowserveError(f"Redis error: {exc}") from exc
+
+
+class Keys:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def messages(self, flow_id: str, session_id: str) -> str:
+        return self.prefix + MESSAGES.format(flow_id=flow_id, session_id=session_id)
+
+    def session(self, session_id: str) -> str:
+        return self.prefix + SESSION_FLOWS.format(session_id=session_id)
+
+    def flow(self, flow_id: str) -> str:
+        return self.prefix + FLOW_SESSIONS.format(flow_id=flow_id)
+
+    @property
+    def events(self) -> str:
+        return self.prefix + FLOW_EVENTS
+
+    def parse_messages(self, key: bytes) -> tuple[str, str] | None:
+        head = self.prefix + "messages:"
+        text = key.decode()
+        if not text.startswith(head):
+            return None
+        flow_id, sep, session_id = text[len(head) :].partition(":")
+        return (flow_id, session_id) if sep else None
+
+
+def _lengthen(pipe: Pipeline, key: str, ms: int) -> None:
+    # Set an expiry when there is none, else only push it later: an index must outlive its lists.
+    pipe.pexpire(key, ms, nx=True)
+    pipe.pexpire(key, ms, gt=True)
+
+
+class RedisMessageStore:
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        self._redis = client
+        self._keys = Keys(prefix)
+
+    async def _execute(self, build: Callable[[Pipeline], None]) -> list[Any]:
+        async with translated(), self._redis.pipeline(transaction=True) as pipe:
+            build(pipe)
+            result: list[Any] = await pipe.execute()
+            return result
+
+    async def append(
+        self, flow_id: str, session_id: str, messages: list[Message], ttl: int
+    ) -> None:
+        if not messages:
+            return
+        ms = ttl * 1000
+        key = self._keys.messages(flow_id, session_id)
+        payloads = [_encoder.encode(stamped(m, flow_id, session_id)) for m in messages]
+
+        def build(pipe: Pipeline) -> None:
+            pipe.rpush(key, *payloads)
+            pipe.pexpire(key, ms)
+            pipe.hset(self._keys.session(session_id), flow_id, ms)
+            _lengthen(pipe, self._keys.session(session_id), ms)
+            pipe.sadd(self._keys.flow(flow_id), session_id)
+            _lengthen(pipe, self._keys.flow(flow_id), ms)
+
+        await self._execute(build)
+
+    async def _session_ids(self, flow_id: str) -> list[str]:
+        async with translated():
+            members: set[bytes] = await _result(self._redis.smembers(self._keys.flow(flow_id)))
+        return sorted(m.decode() for m in members)
+
+    async def _read(
+        self, pairs: Iterable[tuple[str, str, int | None]], *, tail: int = 0
+    ) -> list[Message]:
+        """Read each (flow, session) list (its last ``tail`` items, or all when 0) and re-arm
+        its TTL (ms; None keeps the stored one)."""
+        wanted = list(pairs)
+        if not wanted:
+            return []
+
+        def build(pipe: Pipeline) -> None:
+            for flow_id, session_id, ms in wanted:
+                key = self._keys.messages(flow_id, session_id)
+                pipe.lrange(key, -tail if tail > 0 else 0, -1)
+                if ms is not None:
+                    pipe.pexpire(key, ms)
+                    _lengthen(pipe, self._keys.session(session_id), ms)
+                    _lengthen(pipe, self._keys.flow(flow_id), ms)
+
+        results = await self._execute(build)
+        found: list[Message] = []
+        index = 0
+        for _, _, ms in wanted:
+            found.extend(_message_decoder.decode(raw) for raw in results[index])
+            index += 1 if ms is None else 6
+        return found
+
+    async def history(
+        self,
+        flow_id: str,
+        session_id: str | None,
+        *,
+        limit: int,
+        sender: str | None = None,
+        order: str = "ASC",
+        ttl: int,
+    ) -> list[Message]:
+        sessions = [session_id] if session_id is not None else await self._session_ids(flow_id)
+        # One session, no filter: only the last ``limit`` messages need to cross the wire.
+        tail = limit if session_id is not None and sender is None and limit > 0 else 0
+        found = await self._read(((flow_id, s, ttl * 1000) for s in sessions), tail=tail)
+        return select_history(found, limit=limit, sender=sender, order=order)
+
+    async def _pairs(self, flow_id: str | None, session_id: str | None) -> list[tuple[str, str]]:
+        if session_id is not None:
+            async with translated():
+                flows: list[bytes] = await _result(
+                    self._redis.hkeys(self._keys.session(session_id))
+                )
+            ids = sorted(f.decode() for f in flows)
+            return [(f, session_id) for f in ids if flow_id is None or f == flow_id]
+        if flow_id is not None:
+            return [(flow_id, s) for s in await self._session_ids(flow_id)]
+        pairs: list[tuple[str, str]] = []
+        async with translated():
+            pattern = self._keys.prefix + "messages:*"
+            async for key in self._redis.scan_iter(match=pattern, count=500):
+                pair = self._keys.parse_messages(key)
+                if pair is not None:
+                    pairs.append(pair)
+        return sorted(pairs)
+
+    async def _ttls(self, pairs: list[tuple[str, str]]) -> list[int | None]:
+        def build(pipe: Pipeline) -> None:
+            for flow_id, session_id in pairs:
+                pipe.hget(self._keys.session(session_id), flow_id)
+
+        return [int(v) if v is not None else None for v in await self._execute(build)]
+
+    async def messages(
+        self,
+        *,
+        flow_id: str | None = None,
+        session_id: str | None = None,
+        sender: str | None = None,
+        sender_name: str | None = None,
+        order: str = "ASC",
+    ) -> list[Message]:
+        pairs = await self._pairs(flow_id, session_id)
+        if not pairs:
+            return []
+        ttls = await self._ttls(pairs)
+        found = await self._read((f, s, ms) for (f, s), ms in zip(pairs, ttls, strict=True))
+        selected = [m for m in found if matches(m, sender, sender_name)]
+        selected.sort(key=lambda m: m.timestamp, reverse=order.upper() == "DESC")
+        return selected
+
+    async def sessions(self, flow_id: str | None = None) -> list[str]:
+        pairs = await self._pairs(flow_id, None)
+        if not pairs:
+            return []
+
+        def build(pipe: Pipeline) -> None:
+            for f, s in pairs:
+                pipe.exists(self._keys.messages(f, s))
+
+        alive = await self._execute(build)
+        return sorted({s for (_, s), live in zip(pairs, alive, strict=True) if live})
+
+    async def delete_session(self, flow_id: str | None, session_id: str) -> int:
+        pairs = await self._pairs(flow_id, session_id)
+        if flow_id is not None and (flow_id, session_id) not in pairs:
+            pairs.append((flow_id, session_id))
+
+        def build(pipe: Pipeline) -> None:
+            for f, s in pairs:
+                pipe.llen(self._keys.messages(f, s))
+            for f, s in pairs:
+                pipe.delete(self._keys.messages(f, s))
+                pipe.hdel(self._keys.session(s), f)
+                pipe.srem(self._keys.flow(f), s)
+
+        results = await self._execute(build)
+        return sum(int(n) for n in results[: len(pairs)])
+
+    async def ping(self) -> None:
+        async with translated():
+            await _result(self._redis.ping())
+
+    async def close(self) -> None:
+        return None  # the client is shared; its owner closes it
+
+
+class RedisFlowEvents:
+    """Tells every instance which flows changed, so each drops its compiled copy at once."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        self._redis = client
+        self._channel = Keys(prefix).events
+
+    async def publish(self, changes: dict[str, int | None]) -> None:
+        if changes:
+            async with translated():
+                await _result(self._redis.publish(self._channel, _encoder.encode(changes)))
+
+    async def listen(
+        self,
+        on_change: Callable[[dict[str, int | None]], None],
+        on_reset: Callable[[], None],
+        *,
+        subscribed: asyncio.Event | None = None,
+    ) -> None:
+        """Deliver changes until cancelled; resubscribes after a lost connection.
+
+        ``on_reset`` runs on every (re)subscription: messages may have been missed
+        while not subscribed, so everything cached must be considered stale.
+        """
+        delay = 0.2
+        while True:
+            try:
+                async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(self._channel)
+                    on_reset()
+                    if subscribed is not None:
+                        subscribed.set()
+                    delay = 0.2
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            _deliver(message["data"], on_change)
+            except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+                log.warning("flow_events_disconnected", error=str(exc), retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def _deliver(data: bytes, on_change: Callable[[dict[str, int | None]], None]) -> None:
+    try:
+        changes = _changes_decoder.decode(data)
+    except msgspec.DecodeError:
+        log.warning("flow_events_bad_message")
+        return
+    on_change(changes)

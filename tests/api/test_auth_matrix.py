@@ -1,0 +1,144 @@
+"""Every route of the API against every kind of caller, expectations derived from its scope.
+
+A new route is covered the moment it is added to ``api.routes.OPERATIONS``:
+its ``Operation.scope`` says who may call it, and this table checks that the
+server agrees for no key, a wrong key, each scope, an expired key, a revoked
+key, and keys restricted to this flow or to another one.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from flowserve.access import generate_key
+from flowserve.api.auth import flow_param
+from flowserve.api.routes import OPERATIONS
+from flowserve.api.spec import Operation
+from flowserve.settings import Settings
+from tests.api.authed import (
+    BOOTSTRAP_KEY,
+    HELLO,
+    PROMPT_ECHO,
+    AuthedApp,
+    auth_settings,
+    authed_app,
+)
+from tests.conftest import TEST_REDIS_URL
+
+SCOPES = ("read", "execute", "write", "admin")
+SCENARIOS = (
+    "no key",
+    "wrong key",
+    "bootstrap",
+    *SCOPES,
+    "expired",
+    "revoked",
+    "restricted to this flow",
+    "restricted to another flow",
+)
+_PARAM = re.compile(r"\{([a-zA-Z_]+)(?::[^}]*)?\}")
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def settings(request: pytest.FixtureRequest, flows_dir: Path) -> Settings:
+    """Keys in SQLite with in-process limits, or in PostgreSQL with Redis."""
+    embedded = auth_settings(flows_dir)
+    if request.param == "embedded":
+        return embedded
+    return embedded.replace(
+        database_url=request.getfixturevalue("clean_pg"),
+        redis_url=TEST_REDIS_URL,
+        redis_prefix=request.getfixturevalue("redis_prefix"),
+    )
+
+
+@pytest.fixture
+async def authed(settings: Settings) -> AsyncIterator[AuthedApp]:
+    async with authed_app(settings) as app:
+        yield app
+
+
+async def key_for(authed: AuthedApp, scenario: str) -> str | None:
+    if scenario == "no key":
+        return None
+    if scenario == "wrong key":
+        return generate_key()
+    if scenario == "bootstrap":
+        return BOOTSTRAP_KEY
+    if scenario in SCOPES:
+        return str((await authed.create_key(name=scenario, scopes=[scenario]))["api_key"])
+    if scenario == "expired":
+        return await authed.store_key(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    if scenario == "revoked":
+        created = await authed.create_key(name="revoked", scopes=list(SCOPES))
+        deleted = await authed.client.delete(
+            f"/api/v1/api_key/{created['id']}", headers={"x-api-key": BOOTSTRAP_KEY}
+        )
+        assert deleted.status_code == 200
+        return str(created["api_key"])
+    flow = HELLO if scenario == "restricted to this flow" else PROMPT_ECHO
+    created = await authed.create_key(name=scenario, scopes=list(SCOPES), flows=[flow])
+    return str(created["api_key"])
+
+
+def expected(op: Operation, scenario: str) -> int | None:
+    """401 or 403 when the call must be refused, None when auth must let it through."""
+    if op.scope == "public":
+        return None
+    if scenario in ("no key", "wrong key", "expired", "revoked"):
+        return 401
+    if scenario == "bootstrap":
+        return None
+    if scenario.startswith("restricted"):
+        if op.scope == "admin":
+            return 403  # a flow-restricted key could otherwise mint an unrestricted one
+        if flow_param(op.path):
+            return 403 if scenario == "restricted to another flow" else None
+        # Routes spanning every flow, unless their handler filters by the caller.
+        return None if op.filters_flows or op.tag in ("meta", "health", "docs") else 403
+    return None if scenario in (op.scope, "admin") else 403
+
+
+def concrete_path(op: Operation) -> str:
+    def fill(match: re.Match[str]) -> str:
+        return HELLO if match.group(1).startswith("flow") else str(uuid.uuid4())
+
+    return _PARAM.sub(fill, op.path)
+
+
+def ordered(operations: list[Operation]) -> list[Operation]:
+    # Destructive calls last, so they cannot remove what later calls use.
+    return sorted(operations, key=lambda op: op.method == "DELETE")
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_every_route_answers_each_caller_as_its_scope_says(
+    authed: AuthedApp, scenario: str
+) -> None:
+    key = await key_for(authed, scenario)
+    headers = {"x-api-key": key} if key is not None else {}
+    wrong: list[str] = []
+    for op in ordered(OPERATIONS):
+        body = {} if op.method in ("POST", "PUT", "PATCH") else None
+        response = await authed.client.request(
+            op.method, concrete_path(op), headers=headers, json=body
+        )
+        want = expected(op, scenario)
+        got = response.status_code
+        if want is None and got in (401, 403):
+            wrong.append(f"{op.method} {op.path}: {got} {response.text}, expected access")
+        elif want is not None and got != want:
+            wrong.append(f"{op.method} {op.path}: {got}, expected {want}")
+        if got in (401, 403):
+            error = response.json()
+            assert set(error) == {"detail", "code", "request_id"}
+            assert error["detail"]
+            if key is not None:
+                assert key not in response.text
+    assert not wrong, "\n".join(wrong)

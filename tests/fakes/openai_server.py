@@ -1,0 +1,203 @@
+"""A fake OpenAI-compatible Chat Completions server on a real loopback port.
+
+Deterministic replies (see ``brain``), SSE streaming, tool calls when asked,
+injectable failures and configurable latency. The benchmark reuses it:
+``python -m tests.fakes.openai_server --port 8099 --latency 0.05``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from tests.fakes.brain import Reply, Turn, decide, split_tokens
+from tests.fakes.server import ThreadedServer
+
+
+class FakeOpenAI:
+    def __init__(self, *, latency: float = 0.0, token_latency: float = 0.0) -> None:
+        self.latency = latency
+        self.token_latency = token_latency
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        # Statuses to answer the next requests with, one each (retry tests).
+        self.fail_statuses: list[int] = []
+        self.require_key: str | None = None
+        self._seq = 0
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self.completions, methods=["POST"]),
+                Route("/chat/completions", self.completions, methods=["POST"]),
+            ]
+        )
+        self._server: ThreadedServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None
+        return self._server.url + "/v1"
+
+    def start(self) -> FakeOpenAI:
+        self._server = ThreadedServer(self.app).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.headers.clear()
+        self.fail_statuses.clear()
+        self.require_key = None
+        self.latency = self.token_latency = 0.0
+
+    async def completions(self, request: Request) -> Response:
+        body = await request.json()
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        if self.fail_statuses:
+            status = self.fail_statuses.pop(0)
+            return JSONResponse(
+                {"error": {"message": f"injected failure {status}", "type": "server_error"}},
+                status_code=status,
+            )
+        if (
+            self.require_key is not None
+            and request.headers.get("authorization") != f"Bearer {self.require_key}"
+        ):
+            given = request.headers.get("authorization", "").removeprefix("Bearer ")
+            return JSONResponse(
+                {
+                    "error": {
+                        # real providers quote (part of) the key back: the client must redact it
+                        "message": f"Incorrect API key provided: {given}",
+                        "type": "invalid_request_error",
+                    }
+                },
+                status_code=401,
+            )
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        self._seq += 1
+        reply = decide(_turns(body), _tool_names(body), self._seq)
+        if body.get("stream"):
+            return StreamingResponse(self._stream(body, reply), media_type="text/event-stream")
+        return JSONResponse(_completion(body, reply))
+
+    async def _stream(self, body: dict[str, Any], reply: Reply) -> AsyncIterator[bytes]:
+        base = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body.get("model", ""),
+        }
+
+        def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            return f"data: {json.dumps(chunk)}\n\n".encode()
+
+        yield event({"role": "assistant", "content": ""})
+        for piece in split_tokens(reply.text) if reply.text else []:
+            if self.token_latency:
+                await asyncio.sleep(self.token_latency)
+            yield event({"content": piece})
+        for index, (call_id, name, args) in enumerate(reply.tool_calls):
+            raw = json.dumps(args)
+            half = len(raw) // 2
+            yield event(
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": call_id,
+                            "type": "function",
+                            "function": {"name": name, "arguments": raw[:half]},
+                        }
+                    ]
+                }
+            )
+            yield event({"tool_calls": [{"index": index, "function": {"arguments": raw[half:]}}]})
+        yield event({}, "tool_calls" if reply.tool_calls else "stop")
+        usage = {**base, "choices": [], "usage": _usage(reply)}
+        yield f"data: {json.dumps(usage)}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+
+
+def _turns(body: dict[str, Any]) -> list[Turn]:
+    names: dict[str, str] = {}
+    turns: list[Turn] = []
+    for message in body.get("messages", []):
+        for call in message.get("tool_calls") or []:
+            names[call["id"]] = call["function"]["name"]
+        content = message.get("content") or ""
+        if isinstance(content, list):
+            content = "".join(part.get("text", "") for part in content)
+        turns.append(
+            Turn(message["role"], content, names.get(message.get("tool_call_id") or "", ""))
+        )
+    return turns
+
+
+def _tool_names(body: dict[str, Any]) -> list[str]:
+    return [t["function"]["name"] for t in body.get("tools") or []]
+
+
+def _usage(reply: Reply) -> dict[str, int]:
+    return {
+        "prompt_tokens": reply.input_tokens,
+        "completion_tokens": reply.output_tokens,
+        "total_tokens": reply.input_tokens + reply.output_tokens,
+    }
+
+
+def _completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
+    if reply.tool_calls:
+        message["tool_calls"] = [
+            {
+                "id": call_id,
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(args)},
+            }
+            for call_id, name, args in reply.tool_calls
+        ]
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", ""),
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": "tool_calls" if reply.tool_calls else "stop",
+            }
+        ],
+        "usage": _usage(reply),
+    }
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8099)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--token-latency", type=float, default=0.0)
+    args = parser.parse_args()
+    fake = FakeOpenAI(latency=args.latency, token_latency=args.token_latency)
+    uvicorn.run(fake.app, host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
