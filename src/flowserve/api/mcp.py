@@ -73,6 +73,11 @@ _NOTIFY_TIMEOUT = 2.0
 Fingerprint = frozenset[tuple[str, int, str | None]]
 
 
+class StatelessMethod(FlowserveError):
+    status = 405
+    code = "method_not_allowed"
+
+
 class ToolWatch:
     """Tell open MCP connections when the tools they listed have changed.
 
@@ -342,6 +347,12 @@ async def _admit(request: Request, transport: str) -> McpRuntime:
 
 async def streamable(request: Request) -> Response:
     runtime = await _admit(request, "streamable")
+    if runtime.streamable.stateless and request.method != "POST":
+        # No session to stream to or to end: every request stands alone.
+        raise StatelessMethod(
+            "This MCP endpoint is stateless: POST each JSON-RPC message",
+            headers={"Allow": "POST"},
+        )
     return ASGIDelegate(runtime.streamable.handle_request)
 
 
@@ -364,7 +375,14 @@ async def sse_message(request: Request) -> Response:
     return ASGIDelegate(transport.handle_post_message)
 
 
-_ERRORS = {401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 413: ErrorBody, 422: ErrorBody}
+_ERRORS = {
+    401: ErrorBody,
+    403: ErrorBody,
+    404: ErrorBody,
+    405: ErrorBody,
+    413: ErrorBody,
+    422: ErrorBody,
+}
 _PROJECT = (Param("project_id", "path", "Project (folder) id: only its flows are tools"),)
 _STREAMABLE = "MCP Streamable HTTP endpoint (JSON-RPC): every mcp_enabled flow is a tool"
 _SSE = "MCP SSE stream (legacy transport); its first event names the message URL"
