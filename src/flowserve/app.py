@@ -11,6 +11,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from flowserve.api.errors import EXCEPTION_HANDLERS
+from flowserve.api.mcp import McpRuntime
 from flowserve.api.middleware import RequestContextMiddleware
 from flowserve.api.openapi import build_spec
 from flowserve.api.routes import OPERATIONS, build_routes
@@ -27,6 +28,7 @@ log = structlog.get_logger(__name__)
 
 
 def create_app(settings: Settings, *, registry: Registry | None = None) -> Starlette:
+    mcp = McpRuntime(settings)
     metrics = Metrics(multiprocess_dir=prometheus_multiproc_dir())
     run_slots = RunSlots(
         settings.max_concurrent_runs,
@@ -37,11 +39,14 @@ def create_app(settings: Settings, *, registry: Registry | None = None) -> Starl
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_when_ready(
-            lambda: open_services(settings, registry=registry, metrics=metrics),
-            ready=_all_stores_ok,
-            give_up_after=settings.startup_timeout,
-        ) as services:
+        async with (
+            open_when_ready(
+                lambda: open_services(settings, registry=registry, metrics=metrics),
+                ready=_all_stores_ok,
+                give_up_after=settings.startup_timeout,
+            ) as services,
+            mcp.run(services),
+        ):
             app.state.services = services
             # Refuses to start with auth on and no key to authenticate with.
             await services.access.start()
@@ -66,6 +71,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None) -> Starl
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.mcp = mcp
     app.state.openapi = build_spec(OPERATIONS)
     app.state.metrics = metrics
     app.state.run_slots = run_slots

@@ -149,6 +149,24 @@ async def run_worker(settings: Settings, registry: Registry | None = None) -> No
         await serve_worker(services.jobs.worker(settings, services.runner, services.http))
 
 
+def cmd_mcp_config(args: argparse.Namespace) -> int:
+    from flowserve.mcp_clients import KEY_PLACEHOLDER, client_config
+
+    settings = _settings(args)
+    document = client_config(
+        settings,
+        mode=args.mode,
+        transport=args.transport,
+        key=args.key,
+        project_id=args.project,
+        name=args.name,
+    )
+    sys.stdout.buffer.write(msgspec.json.format(msgspec.json.encode(document), indent=2) + b"\n")
+    if settings.auth != "off" and not args.key:
+        print(f"note: replace {KEY_PLACEHOLDER} with an API key (or pass --key)", file=sys.stderr)
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from flowserve.bootstrap import migrate
 
@@ -217,6 +235,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the full Langflow-shaped result")
     run.set_defaults(func=cmd_run)
 
+    mcp = sub.add_parser(
+        "mcp-config", help="print the JSON an MCP client (Claude Desktop, Cursor) needs"
+    )
+    mcp.add_argument(
+        "--mode",
+        choices=("proxy", "http"),
+        default="proxy",
+        help="proxy: a stdio bridge via uvx mcp-proxy (Claude Desktop); http: URL and headers",
+    )
+    mcp.add_argument("--transport", choices=("streamable", "sse"), default="streamable")
+    mcp.add_argument("--key", help="the API key to put in the snippet")
+    mcp.add_argument("--project", help="only this project's (folder's) flows")
+    mcp.add_argument("--name", default="flowserve", help="the server's name in the client")
+    mcp.set_defaults(func=cmd_mcp_config)
     migrate = sub.add_parser("migrate", help="apply pending database migrations")
     migrate.set_defaults(func=cmd_migrate)
 

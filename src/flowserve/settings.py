@@ -82,6 +82,11 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     # a guard for the database against floods of made-up keys.
     rate_limit_key_lookups: NonNegative = 600
 
+    # MCP: stateless Streamable HTTP works behind any load balancer; stateful
+    # sessions (false) also get tools/list_changed pushed, polled every interval.
+    mcp_stateless: bool = True
+    mcp_watch_interval: Seconds = 2.0
+
     # Limits
     max_body_bytes: Positive = 32 * 1024 * 1024
     run_timeout: Seconds = 300.0
