@@ -8,10 +8,15 @@ import swagger_ui_bundle
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from flowserve.api import docs, meta, run
+from flowserve.api import docs, meta, run, snippets
 from flowserve.api.spec import Operation
 
-OPERATIONS: list[Operation] = [*run.OPERATIONS, *meta.OPERATIONS, *docs.OPERATIONS]
+OPERATIONS: list[Operation] = [
+    *run.OPERATIONS,
+    *meta.OPERATIONS,
+    *docs.OPERATIONS,
+    *snippets.OPERATIONS,
+]
 
 
 def build_routes(operations: Sequence[Operation] = OPERATIONS) -> list[BaseRoute]:
