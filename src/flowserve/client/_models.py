@@ -165,6 +165,10 @@ def _text(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
+# Server-sent-event lines that are not the JSON payload: comments and fields.
+_SSE_FIELDS = (b":", b"event:", b"id:", b"retry:")
+
+
 class EventParser:
     """Split Langflow's run stream into events as bytes arrive.
 
@@ -178,24 +182,29 @@ class EventParser:
         self._buffer = b""
 
     def feed(self, chunk: bytes) -> list[Event]:
-        self._buffer += chunk.replace(b"\r\n", b"\n")
+        # Normalise line ends on the whole buffer: a CRLF may straddle two chunks.
+        self._buffer = (self._buffer + chunk).replace(b"\r\n", b"\n")
         events: list[Event] = []
         while True:
             block, sep, rest = self._buffer.partition(b"\n\n")
             if not sep:
                 return events
             self._buffer = rest
-            if block.strip():
-                events.append(self._decode(block))
+            event = self._decode(block)
+            if event is not None:
+                events.append(event)
 
     def close(self) -> list[Event]:
         block, self._buffer = self._buffer, b""
-        return [self._decode(block)] if block.strip() else []
+        event = self._decode(block)
+        return [] if event is None else [event]
 
     @staticmethod
-    def _decode(block: bytes) -> Event:
+    def _decode(block: bytes) -> Event | None:
         lines = [line.removeprefix(b"data:").strip() for line in block.split(b"\n")]
-        payload = b"\n".join(line for line in lines if line and not line.startswith(b":"))
+        payload = b"\n".join(line for line in lines if line and not line.startswith(_SSE_FIELDS))
+        if not payload:
+            return None  # a comment or keep-alive
         try:
             return make_event(_event_decoder.decode(payload))
         except msgspec.DecodeError as exc:
