@@ -25,9 +25,12 @@ import httpx
 import msgspec
 
 from flowserve.client._exceptions import (
+    APIError,
     ClientError,
+    FlowNotFound,
     JobError,
     JobFailed,
+    JobNotFound,
     JobTimeout,
     TransportError,
 )
@@ -101,6 +104,8 @@ class _Call(Generic[T]):
     params: Mapping[str, str] | None = None
     content: bytes | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    # What a 404 without a code means on this path (Langflow sends no codes).
+    not_found: type[APIError] | None = None
 
 
 def _flow_ref(flow: str) -> str:
@@ -161,6 +166,7 @@ class _Calls:
             lambda r: RunResult.from_body(_json(r)),
             json=body,
             params={"stream": "true" if stream else "false"},
+            not_found=FlowNotFound,
         )
 
     @staticmethod
@@ -172,6 +178,7 @@ class _Calls:
             lambda r: Job.from_body(_json(r), location=r.headers.get("location")),
             content=content,
             headers={"content-type": "application/json"},
+            not_found=FlowNotFound,
         )
 
     @staticmethod
@@ -180,6 +187,7 @@ class _Calls:
             "GET",
             f"/api/v1/jobs/{_flow_ref(job_id)}",
             lambda r: Job.from_body(_json(r), location=str(r.request.url)),
+            not_found=JobNotFound,
         )
 
     @staticmethod
@@ -191,7 +199,10 @@ class _Calls:
     @staticmethod
     def get_flow(flow_id: str) -> _Call[FlowInfo]:
         return _Call(
-            "GET", f"/api/v1/flows/{_flow_ref(flow_id)}", lambda r: flow_from_body(_json(r))
+            "GET",
+            f"/api/v1/flows/{_flow_ref(flow_id)}",
+            lambda r: flow_from_body(_json(r)),
+            not_found=FlowNotFound,
         )
 
     @staticmethod
@@ -205,11 +216,14 @@ class _Calls:
             f"/api/v1/flows/{_flow_ref(flow_id)}",
             lambda r: flow_from_body(_json(r)),
             json=changes,
+            not_found=FlowNotFound,
         )
 
     @staticmethod
     def delete_flow(flow_id: str) -> _Call[None]:
-        return _Call("DELETE", f"/api/v1/flows/{_flow_ref(flow_id)}", lambda r: None)
+        return _Call(
+            "DELETE", f"/api/v1/flows/{_flow_ref(flow_id)}", lambda r: None, not_found=FlowNotFound
+        )
 
     @staticmethod
     def snippets(flow: str, input_value: str | None) -> _Call[Snippets]:
@@ -218,6 +232,7 @@ class _Calls:
             f"/api/v1/flows/{_flow_ref(flow)}/snippets",
             lambda r: msgspec.json.decode(r.content, type=Snippets),
             params={"input_value": input_value} if input_value is not None else None,
+            not_found=FlowNotFound,
         )
 
     @staticmethod
@@ -227,6 +242,7 @@ class _Calls:
             f"/api/v1/flows/{_flow_ref(flow)}/export",
             lambda r: r.content,
             params={"format": format},
+            not_found=FlowNotFound,
         )
 
 
@@ -277,10 +293,12 @@ class _BaseClient(Generic[HttpT]):
         return response.status_code in RETRY_STATUSES
 
 
-def _check(response: httpx.Response) -> httpx.Response:
+def _check(response: httpx.Response, call: _Call[Any]) -> httpx.Response:
     if response.is_success:
         return response
-    raise api_error(response.status_code, response.headers, response.content)
+    raise api_error(
+        response.status_code, response.headers, response.content, not_found=call.not_found
+    )
 
 
 class Client(_BaseClient[httpx.Client]):
@@ -324,7 +342,7 @@ class Client(_BaseClient[httpx.Client]):
 
     def _send(self, call: _Call[T]) -> T:
         response = self._send_raw(call, stream=False)
-        return call.parse(_check(response))
+        return call.parse(_check(response, call))
 
     def _send_raw(self, call: _Call[Any], *, stream: bool) -> httpx.Response:
         attempt = 0
@@ -384,7 +402,7 @@ class Client(_BaseClient[httpx.Client]):
         try:
             if not response.is_success:
                 response.read()
-                _check(response)
+                _check(response, call)
             parser = EventParser()
             try:
                 for chunk in response.iter_bytes():
@@ -488,7 +506,7 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
 
     async def _send(self, call: _Call[T]) -> T:
         response = await self._send_raw(call, stream=False)
-        return call.parse(_check(response))
+        return call.parse(_check(response, call))
 
     async def _send_raw(self, call: _Call[Any], *, stream: bool) -> httpx.Response:
         attempt = 0
@@ -542,7 +560,7 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
         try:
             if not response.is_success:
                 await response.aread()
-                _check(response)
+                _check(response, call)
             parser = EventParser()
             try:
                 async for chunk in response.aiter_bytes():

@@ -318,8 +318,18 @@ class Snippets(msgspec.Struct, frozen=True, kw_only=True):
 # --- errors ------------------------------------------------------------------------
 
 
-def api_error(status: int, headers: Mapping[str, str], content: bytes) -> APIError:
-    """The exception for an error answer, with the server's detail and code."""
+def api_error(
+    status: int,
+    headers: Mapping[str, str],
+    content: bytes,
+    *,
+    not_found: type[APIError] | None = None,
+) -> APIError:
+    """The exception for an error answer, with the server's detail and code.
+
+    ``not_found`` is the class for a 404 that names no code (Langflow's), when
+    the path says what was missing (a flow, a job).
+    """
     body: Any = None
     detail: str
     code: str | None = None
@@ -334,7 +344,7 @@ def api_error(status: int, headers: Mapping[str, str], content: bytes) -> APIErr
         request_id = body.get("request_id") or request_id
     else:
         detail = content.decode("utf-8", "replace").strip()[:1000] or f"HTTP {status}"
-    cls = error_class(status, code)
+    cls = not_found if status == 404 and code is None and not_found else error_class(status, code)
     return cls(
         detail,
         status=status,
