@@ -110,7 +110,7 @@ class _Call(Generic[T]):
 
 def _flow_ref(flow: str) -> str:
     if not flow:
-        raise ClientError("a flow id or endpoint name is required")
+        raise ClientError("an id (or endpoint name) is required, not an empty string")
     return quote(str(flow), safe="")
 
 
@@ -121,6 +121,13 @@ def _json(response: httpx.Response) -> Any:
         raise ClientError(
             f"{response.request.method} {response.request.url.path}: the answer is not JSON"
         ) from exc
+
+
+def _decode(response: httpx.Response, type_: type[T]) -> T:
+    try:
+        return msgspec.json.decode(response.content, type=type_)
+    except msgspec.DecodeError as exc:
+        raise ClientError(f"{response.request.url.path}: unexpected answer: {exc}") from exc
 
 
 def _run_body(
@@ -166,6 +173,7 @@ class _Calls:
             lambda r: RunResult.from_body(_json(r)),
             json=body,
             params={"stream": "true" if stream else "false"},
+            headers={"accept": "text/event-stream"} if stream else {},
             not_found=FlowNotFound,
         )
 
@@ -230,7 +238,7 @@ class _Calls:
         return _Call(
             "GET",
             f"/api/v1/flows/{_flow_ref(flow)}/snippets",
-            lambda r: msgspec.json.decode(r.content, type=Snippets),
+            lambda r: _decode(r, Snippets),
             params={"input_value": input_value} if input_value is not None else None,
             not_found=FlowNotFound,
         )
