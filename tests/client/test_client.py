@@ -274,14 +274,20 @@ async def test_langflow_validation_errors_keep_their_detail_list() -> None:
     assert caught.value.body == {"detail": detail}
 
 
-async def test_api_key_is_sent_as_x_api_key() -> None:
-    received: list[str | None] = []
+async def test_api_key_and_run_variables_are_sent_as_langflows_headers() -> None:
+    received: list[tuple[str | None, str | None]] = []
 
     async def echo(request: Request) -> Response:
-        received.append(request.headers.get("x-api-key"))
+        received.append(
+            (
+                request.headers.get("x-api-key"),
+                request.headers.get("x-langflow-global-var-openai_api_key"),
+            )
+        )
         return JSONResponse(json.loads((RESPONSES / "hello-world.run.json").read_text()))
 
     app = Starlette(routes=[Route("/api/v1/run/{flow}", echo, methods=["POST"])])
     async with LiveServer(app) as server, AsyncClient(server.url, api_key="sk-test") as client:
         await client.run_flow("f")
-    assert received == ["sk-test"]
+        await client.run_flow("f", variables={"OPENAI_API_KEY": "sk-provider"})
+    assert received == [("sk-test", None), ("sk-test", "sk-provider")]

@@ -55,6 +55,7 @@ FlowDocument = Mapping[str, Any] | str | Path
 
 DEFAULT_BASE_URL = "http://127.0.0.1:7860"
 RETRY_STATUSES = frozenset({429, 503})
+GLOBAL_VAR_HEADER = "X-LANGFLOW-GLOBAL-VAR-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,14 +167,24 @@ class _Calls:
     """Every API call the clients make, described once."""
 
     @staticmethod
-    def run(flow: str, body: dict[str, Any], *, stream: bool = False) -> _Call[RunResult]:
+    def run(
+        flow: str,
+        body: dict[str, Any],
+        variables: Mapping[str, str] | None,
+        *,
+        stream: bool = False,
+    ) -> _Call[RunResult]:
+        # Langflow's per-request global variables travel as headers.
+        headers = {f"{GLOBAL_VAR_HEADER}{name}": value for name, value in (variables or {}).items()}
+        if stream:
+            headers["accept"] = "text/event-stream"
         return _Call(
             "POST",
             f"/api/v1/run/{_flow_ref(flow)}",
             lambda r: RunResult.from_body(_json(r)),
             json=body,
             params={"stream": "true" if stream else "false"},
-            headers={"accept": "text/event-stream"} if stream else {},
+            headers=headers,
             not_found=FlowNotFound,
         )
 
@@ -386,10 +397,15 @@ class Client(_BaseClient[httpx.Client]):
         output_type: OutputType = "chat",
         input_type: InputType = "chat",
         output_component: str | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> RunResult:
-        """Run a flow (by id or endpoint name) and return its result."""
+        """Run a flow (by id or endpoint name) and return its result.
+
+        ``variables`` are global variables for this run only (Langflow's
+        ``X-LANGFLOW-GLOBAL-VAR-<NAME>`` headers), e.g. a provider key.
+        """
         body = _run_body(input_value, tweaks, session_id, output_type, input_type, output_component)
-        return self._send(_Calls.run(flow, body))
+        return self._send(_Calls.run(flow, body, variables))
 
     def stream_flow(
         self,
@@ -401,11 +417,12 @@ class Client(_BaseClient[httpx.Client]):
         output_type: OutputType = "chat",
         input_type: InputType = "chat",
         output_component: str | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> Iterator[Event]:
         """Run a flow and yield its events as they arrive, ending with ``EndEvent``
         (or ``ErrorEvent``). Errors found before the run starts raise."""
         body = _run_body(input_value, tweaks, session_id, output_type, input_type, output_component)
-        call = _Calls.run(flow, body, stream=True)
+        call = _Calls.run(flow, body, variables, stream=True)
         response = self._send_raw(call, stream=True)
         try:
             if not response.is_success:
@@ -547,9 +564,10 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
         output_type: OutputType = "chat",
         input_type: InputType = "chat",
         output_component: str | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> RunResult:
         body = _run_body(input_value, tweaks, session_id, output_type, input_type, output_component)
-        return await self._send(_Calls.run(flow, body))
+        return await self._send(_Calls.run(flow, body, variables))
 
     async def stream_flow(
         self,
@@ -561,9 +579,10 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
         output_type: OutputType = "chat",
         input_type: InputType = "chat",
         output_component: str | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> AsyncIterator[Event]:
         body = _run_body(input_value, tweaks, session_id, output_type, input_type, output_component)
-        call = _Calls.run(flow, body, stream=True)
+        call = _Calls.run(flow, body, variables, stream=True)
         response = await self._send_raw(call, stream=True)
         try:
             if not response.is_success:
