@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Mapping
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,13 @@ from flowserve.client import (
     RateLimited,
     RetryPolicy,
     RunResult,
+    TokenEvent,
     TransportError,
     Unavailable,
 )
+from flowserve.components import BUILTIN, build_registry
+from flowserve.engine import Component, Input, NodeContext, Output
+from flowserve.engine.types import Message
 from tests.conftest import RESPONSES, LiveServer
 from tests.helpers import Gate, edge, flow, make_registry, node
 
@@ -185,6 +190,47 @@ async def test_unreachable_server_raises_transport_error() -> None:
     async with AsyncClient("http://127.0.0.1:9", retry=policy) as client:
         with pytest.raises(TransportError, match="cannot connect"):
             await client.run_flow("any", "hi")
+
+
+class Tokens(Component):
+    """Streams its input word by word as token events, as a model would."""
+
+    type_name = "TestTokens"
+    display_name = "Tokens"
+    inputs = (Input("input_value", "any", ""),)
+    outputs = (Output("text", ("Message",)),)
+
+    async def run(self, ctx: NodeContext, params: Mapping[str, Any]) -> dict[str, Any]:
+        text = str(params.get("input_value") or "")
+        for word in text.split(" "):
+            ctx.run.sink.emit("token", {"chunk": word + " ", "id": ctx.node_id})
+            await asyncio.sleep(0)
+        return {"text": Message(text=text + " ")}
+
+
+async def test_token_events_arrive_over_the_socket_and_join_to_the_answer(
+    live_server: Any, flows_dir: Path
+) -> None:
+    tokens = flow(
+        "tokens",
+        [
+            node("ChatInput-a", "ChatInput", input_value=""),
+            node("TestTokens-b", "TestTokens"),
+            node("ChatOutput-c", "ChatOutput"),
+        ],
+        [
+            edge("ChatInput-a", "message", "TestTokens-b", "input_value"),
+            edge("TestTokens-b", "text", "ChatOutput-c", "input_value"),
+        ],
+    )
+    (flows_dir / "tokens.json").write_text(json.dumps(tokens))
+    registry = build_registry((*BUILTIN, Tokens), plugins=False)
+    async with live_server(registry=registry) as server, AsyncClient(server.url) as client:
+        events = [e async for e in client.stream_flow("tokens", "one two three")]
+    chunks = [e.chunk for e in events if isinstance(e, TokenEvent)]
+    assert chunks == ["one ", "two ", "three "]
+    assert isinstance(events[-1], EndEvent)
+    assert "".join(chunks) == events[-1].result.output
 
 
 # --- retries, against a small scripted server ---------------------------------------
