@@ -15,7 +15,13 @@ from typing import Any
 
 from flowserve import __version__
 from flowserve.engine import Graph
-from flowserve.snippets import DEFAULT_INPUT, python_literal, run_types, tweakable_fields
+from flowserve.snippets import (
+    DEFAULT_INPUT,
+    py_str,
+    python_literal,
+    run_types,
+    tweakable_fields,
+)
 from flowserve.store.base import FlowRecord
 
 
@@ -84,9 +90,9 @@ def python_script(record: FlowRecord, graph: Graph) -> str:
         title=title,
         version=__version__,
         filename=filename,
-        default_input=repr(DEFAULT_INPUT),
-        input_type=repr(input_type),
-        output_type=repr(output_type),
+        default_input=py_str(DEFAULT_INPUT),
+        input_type=py_str(input_type),
+        output_type=py_str(output_type),
         tweaks=python_literal(tweaks),
         flow=python_literal(document),
     )

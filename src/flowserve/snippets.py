@@ -257,7 +257,10 @@ def javascript_snippet(url: str, payload: dict[str, Any], text_path: list[str | 
 
 
 def python_literal(value: Any, indent: int = 0) -> str:
-    """``value`` (JSON data) as Python source, indented like ``json.dumps(indent=4)``."""
+    """``value`` (JSON data) as Python source, indented like ``json.dumps(indent=4)``.
+
+    Short lists of scalars stay on one line.
+    """
     pad = " " * (indent + 4)
     if isinstance(value, dict):
         if not value:
@@ -269,6 +272,10 @@ def python_literal(value: Any, indent: int = 0) -> str:
     if isinstance(value, list | tuple):
         if not value:
             return "[]"
+        if all(_is_scalar(v) for v in value):
+            inline = "[" + ", ".join(python_literal(v) for v in value) + "]"
+            if len(inline) <= _INLINE_WIDTH:
+                return inline
         items = [f"{pad}{python_literal(v, indent + 4)}," for v in value]
         return "[\n" + "\n".join(items) + "\n" + " " * indent + "]"
     if isinstance(value, str):
@@ -276,6 +283,13 @@ def python_literal(value: Any, indent: int = 0) -> str:
     if value is None or isinstance(value, bool | int | float):
         return repr(value)
     return py_str(str(value))
+
+
+_INLINE_WIDTH = 72
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, bool | int | float | str)
 
 
 def py_str(text: str) -> str:
