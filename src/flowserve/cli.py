@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -16,6 +17,9 @@ from flowserve.engine import Registry
 from flowserve.errors import FlowserveError
 from flowserve.logs import configure_logging
 from flowserve.settings import Settings
+
+if TYPE_CHECKING:
+    from flowserve.snippets import Snippets
 
 
 def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
@@ -207,6 +211,64 @@ def cmd_import(args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
+_LANGUAGES = {
+    "curl": ("curl", "curl"),
+    "python": ("python_requests", "Python (requests)"),
+    "python-client": ("python_client", "Python (flowserve.client)"),
+    "javascript": ("javascript", "JavaScript (fetch)"),
+}
+
+
+def cmd_snippets(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    base_url = (
+        args.url or settings.public_url or f"http://{settings.host}:{settings.port}"
+    ).rstrip("/")
+    path = Path(args.flow)
+    snippets: Snippets
+    if path.suffix == ".json" or path.is_file():
+        snippets = _local_snippets(path, base_url, args.input)
+    else:
+        snippets = _server_snippets(
+            args.flow, base_url, args.api_key or settings.api_key, args.input
+        )
+    chosen = list(_LANGUAGES) if args.language == "all" else [args.language]
+    blocks = []
+    for name in chosen:
+        attribute, title = _LANGUAGES[name]
+        code = getattr(snippets, attribute)
+        blocks.append(code if len(chosen) == 1 else f"### {title}\n{code}\n")
+    print("\n".join(blocks))
+    return 0
+
+
+def _local_snippets(path: Path, base_url: str, input_value: str) -> Snippets:
+    from flowserve.bootstrap import record_from_document
+    from flowserve.components import build_registry
+    from flowserve.flowfile import load_document
+    from flowserve.runner import compile_graph
+    from flowserve.snippets import build_snippets
+
+    record = record_from_document(load_document(path.read_bytes()))
+    graph = compile_graph(record, build_registry())
+    return build_snippets(graph, record, base_url, input_value=input_value)
+
+
+def _server_snippets(flow: str, base_url: str, api_key: str, input_value: str) -> Snippets:
+    # The server builds them, from its public URL and the flow it stores.
+    from flowserve.client import APIError, Client, ClientError
+    from flowserve.snippets import Snippets
+
+    try:
+        with Client(base_url, api_key=api_key or None, timeout=30.0) as client:
+            found = client.snippets(flow, input_value=input_value)
+    except APIError as exc:
+        raise FlowserveError(f"{base_url} answered {exc.status}: {exc.detail}") from exc
+    except ClientError as exc:
+        raise FlowserveError(str(exc)) from exc
+    return msgspec.convert(msgspec.to_builtins(found), Snippets)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flowserve", description=__doc__)
     parser.add_argument("--version", action="version", version=f"flowserve {__version__}")
@@ -259,6 +321,21 @@ def build_parser() -> argparse.ArgumentParser:
     from flowserve import cli_keys
 
     cli_keys.register(sub, _settings)
+    snippets = sub.add_parser(
+        "snippets", help="print code (curl, Python, JavaScript) that runs a flow over HTTP"
+    )
+    snippets.add_argument(
+        "flow", help="a flow JSON file, or the id or endpoint name of a flow on the server"
+    )
+    snippets.add_argument(
+        "--url", help="the server's public base URL (default FLOWSERVE_PUBLIC_URL or host:port)"
+    )
+    snippets.add_argument("--api-key", help="API key for fetching from the server")
+    snippets.add_argument(
+        "--language", default="all", choices=("all", *_LANGUAGES), help="print only this one"
+    )
+    snippets.add_argument("--input", default="hello world!", help="the input the snippets send")
+    snippets.set_defaults(func=cmd_snippets)
     return parser
 
 

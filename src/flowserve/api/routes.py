@@ -18,6 +18,7 @@ from flowserve.api import (
     projects,
     run,
     sessions,
+    snippets,
     subscriptions,
     webhooks,
 )
@@ -36,6 +37,7 @@ OPERATIONS: list[Operation] = [
     *webhooks.OPERATIONS,
     *subscriptions.OPERATIONS,
     *ops.OPERATIONS,
+    *snippets.OPERATIONS,
 ]
 
 
