@@ -35,7 +35,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None) -> Starl
 
     app = Starlette(
         routes=build_routes(),
-        middleware=[Middleware(RequestContextMiddleware)],
+        middleware=[Middleware(RequestContextMiddleware, access_log=settings.access_log)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
