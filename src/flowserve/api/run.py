@@ -62,7 +62,7 @@ async def run_flow(request: Request) -> Response:
     run_request = decode(body, RunRequest, empty=_EMPTY_REQUEST)
     variables = header_variables(request)
     prepared = await runner.prepare(request.path_params["flow"], run_request, variables)
-    if request.query_params.get("stream", "").lower() in _TRUE:
+    if request.scope["query_string"] and request.query_params.get("stream", "").lower() in _TRUE:
         return StreamingResponse(
             _event_stream(runner, prepared),
             media_type="text/event-stream; charset=utf-8",
