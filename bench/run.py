@@ -75,6 +75,11 @@ PROMPT = Workload(
         },
     },
 )
+HELLO_NOSTORE = Workload(
+    "hello-world (not stored)",
+    HELLO.path,
+    {**HELLO.body, "tweaks": {"ChatOutput-boh63": {"should_store_message": False}}},
+)
 STREAM = Workload("hello-world stream", f"/api/v1/run/{HELLO_ID}?stream=true", HELLO.body)
 LLM_TWEAKS = {"LanguageModelComponent-FLeYF": {"provider": "OpenAI", "model_name": "gpt-4o-mini"}}
 LLM = Workload(
@@ -87,7 +92,12 @@ LLM_STREAM = Workload(
     f"/api/v1/run/{LLM_ID}?stream=true",
     {
         "input_value": "Hello",
-        "tweaks": {"LanguageModelComponent-FLeYF": {**LLM_TWEAKS["LanguageModelComponent-FLeYF"]}},
+        "tweaks": {
+            "LanguageModelComponent-FLeYF": {
+                **LLM_TWEAKS["LanguageModelComponent-FLeYF"],
+                "stream": True,
+            }
+        },
     },
 )
 MODEL = Workload(
@@ -461,7 +471,9 @@ def run(args: argparse.Namespace) -> Bench:
             llm(bench, model, model_port, embedded, args)
 
         if bench.want("soak") and args.soak:
-            soak(bench, embedded, args.soak)
+            # Embedded mode keeps session messages in the process for their TTL (that is
+            # its store), so the leak check runs with message storage off.
+            soak(bench, embedded, args.soak, HELLO_NOSTORE)
         bench.down(embedded)
 
         if bench.want("pg"):
@@ -473,6 +485,10 @@ def run(args: argparse.Namespace) -> Bench:
     finally:
         for server in bench.servers:
             stop(server)
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"server logs kept in {workdir}", file=sys.stderr)
     return bench
 
 
@@ -492,7 +508,7 @@ def side_by_side(bench: Bench, base: Server, embedded: Server, ttfe_runs: int) -
         bench.pair(base, embedded, STREAM, 16)
         for row, server in zip(bench.rows[-2:], (base, embedded), strict=True):
             row.note = bench.stream_ttfe(server, STREAM, b"add_message", ttfe_runs)
-            bench.echo(row)
+            print(f"    {server.label}: {row.note}", file=sys.stderr)
 
 
 def two_workers(bench: Bench, flows: Path, llm_env: dict[str, str]) -> None:
@@ -524,7 +540,11 @@ def llm(bench: Bench, model: Server, port: int, fs: Server, args: argparse.Names
     status, answer = post(fs.port, LLM.path, json.dumps(LLM.body).encode(), {"x-api-key": API_KEY})
     if status != 200:
         detail = answer[:200].decode(errors="replace")
-        bench.skip(LLM.name, fs.label, f"component not available (HTTP {status}: {detail})")
+        assert fs.log is not None
+        for line in fs.log.read_text(errors="replace").splitlines():
+            if "flow_file_rejected" in line and "basic-prompting" in line:
+                detail = json.loads(line).get("detail", detail)
+        bench.skip(LLM.name, fs.label, f"component not available: {detail}")
         stop(model)
         return
     for c in (1, 16):
@@ -547,13 +567,13 @@ def llm(bench: Bench, model: Server, port: int, fs: Server, args: argparse.Names
     stop(model)
 
 
-def soak(bench: Bench, server: Server, runs: int) -> None:
-    """RSS after ``runs`` hello-world runs, sampled as it goes, to show whether it grows."""
+def soak(bench: Bench, server: Server, runs: int, workload: Workload) -> None:
+    """RSS after ``runs`` runs, sampled as it goes, to show whether it grows."""
     assert server.proc is not None
     done = 0
     samples: list[tuple[int, float]] = []
     while done < runs:
-        r = wrk(server.port, HELLO, 16, 5, bench.workdir)
+        r = wrk(server.port, workload, 16, 5, bench.workdir)
         done += r["requests"]
         samples.append((done, rss_mb(server.proc.pid)))
     first, last = samples[0], samples[-1]
@@ -561,7 +581,7 @@ def soak(bench: Bench, server: Server, runs: int) -> None:
         f"RSS {first[1]:.0f} MB after {first[0] // 1000}k runs, "
         f"{last[1]:.0f} MB after {last[0] // 1000}k"
     )
-    row = Row(f"soak {runs // 1000}k hello-world", server.label, 16, rss=last[1], note=note)
+    row = Row(f"soak {runs // 1000}k {workload.name}", server.label, 16, rss=last[1], note=note)
     bench.rows.append(row)
     bench.echo(row)
 
@@ -588,7 +608,7 @@ def postgres_mode(bench: Bench, base: Server, flows: Path, args: argparse.Namesp
         wrk(server.port, PROMPT, 16, 1, bench.workdir)
         bench.pair(base, server, PROMPT, 16)
         if args.soak:
-            soak(bench, server, args.soak)
+            soak(bench, server, args.soak, HELLO)
         stop(server)
     finally:
         state.drop()
@@ -665,6 +685,7 @@ def main() -> None:
     )
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per row")
     parser.add_argument("--soak", type=int, default=100_000, help="runs in the RSS soak (0: skip)")
+    parser.add_argument("--keep", action="store_true", help="keep the servers' logs")
     parser.add_argument("--ttfe-runs", type=int, default=200, help="streamed runs timed")
     parser.add_argument(
         "--only", default="", help="comma list of: hello,prompt,stream,llm,soak,pg,workers"
