@@ -470,11 +470,15 @@ def run(args: argparse.Namespace) -> Bench:
         if bench.want("llm"):
             llm(bench, model, model_port, embedded, args)
 
-        if bench.want("soak") and args.soak:
-            # Embedded mode keeps session messages in the process for their TTL (that is
-            # its store), so the leak check runs with message storage off.
-            soak(bench, embedded, args.soak, HELLO_NOSTORE)
         bench.down(embedded)
+        if bench.want("soak") and args.soak:
+            # A fresh process: earlier rows' sessions would count. Embedded mode keeps
+            # session messages in the process for their TTL (that is its store), so the
+            # leak check runs with message storage off.
+            fresh = flowserve("flowserve embedded", 1, flows, llm_env)
+            if bench.up(fresh, HELLO_NOSTORE):
+                soak(bench, fresh, args.soak, HELLO_NOSTORE)
+            bench.down(fresh)
 
         if bench.want("pg"):
             postgres_mode(bench, base, flows, args)
@@ -607,9 +611,12 @@ def postgres_mode(bench: Bench, base: Server, flows: Path, args: argparse.Namesp
             bench.pair(base, server, HELLO, c)
         wrk(server.port, PROMPT, 16, 1, bench.workdir)
         bench.pair(base, server, PROMPT, 16)
-        if args.soak:
-            soak(bench, server, args.soak, HELLO)
         stop(server)
+        if args.soak and bench.want("soak"):
+            fresh = flowserve("flowserve pg+redis", 1, flows, state.env())
+            if bench.up(fresh):
+                soak(bench, fresh, args.soak, HELLO)
+            stop(fresh)
     finally:
         state.drop()
 
