@@ -55,5 +55,11 @@ openapi: install
 
 check: lint test
 
+# One table: bare Starlette vs flowserve (embedded, and Postgres+Redis when available),
+# wrk at c=1/16/64; a few minutes. BENCH_ARGS="--duration 10 --only hello,prompt".
+bench: install services
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -172,10 +172,19 @@ async def test_key_material_never_reaches_the_logs(env: dict[str, str]) -> None:
         assert refused.status_code == 401
         output = await server.stop()
     # The log did record those requests, the key creation and the revocation...
-    assert output.count(f'"path": "{run}"') >= 11
+    paths = [_json_line(line).get("path") for line in output.splitlines()]
+    assert paths.count(run) >= 11
     assert "api_key_created" in output
     assert "api_key_revoked" in output
     # ...and not one key, nor a long piece of one.
     for key in seen:
         assert key not in output
         assert key[8:24] not in output, "a key leaked into the logs"
+
+
+def _json_line(line: str) -> dict[str, object]:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -79,7 +79,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None) -> Starl
 
 
 def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
-    stack = [Middleware(RequestContextMiddleware, metrics=metrics)]
+    stack = [Middleware(RequestContextMiddleware, metrics=metrics, access_log=settings.access_log)]
     origins = settings.cors_origin_list
     if origins:
         # Off unless FLOWSERVE_CORS_ORIGINS lists origins: a headless API is called by

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
 import sys
+import threading
+from collections.abc import Callable
 from contextvars import ContextVar
+from typing import Any
 
+import msgspec
 import structlog
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="")
@@ -27,19 +33,89 @@ def _add_request_id(
     return event
 
 
+_encoder = msgspec.json.Encoder(enc_hook=repr)
+
+
+def _render_json(logger: object, method: str, event: structlog.typing.EventDict) -> bytes:
+    # msgspec straight to bytes: a third of the cost of json.dumps + print per line.
+    return _encoder.encode(event)
+
+
+def _render_json_text(logger: object, method: str, event: structlog.typing.EventDict) -> str:
+    return _encoder.encode(event).decode()
+
+
+class LineWriter:
+    """A structlog logger writing lines to a binary stream, one write per event-loop turn.
+
+    Inside a running event loop, lines are queued and written together by a
+    callback scheduled with ``call_soon``: under load that is one system call
+    for all the requests served in the same turn instead of one per line, and
+    no line waits longer than the turn. Outside a loop (threads, start-up,
+    shutdown) each line is written at once; whatever is queued at exit is
+    written by an ``atexit`` hook.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._pending: list[bytes] = []
+        self._scheduled = False
+        self._lock = threading.Lock()
+        atexit.register(self.flush)
+
+    def msg(self, message: bytes) -> None:
+        with self._lock:
+            self._pending.append(message + b"\n")
+            if self._scheduled:
+                return
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            self._scheduled = loop is not None
+        if loop is None:
+            self.flush()
+        else:
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._scheduled = False
+            if not self._pending:
+                return
+            data = b"".join(self._pending)
+            self._pending.clear()
+            try:
+                self._stream.write(data)
+                self._stream.flush()
+            except (OSError, ValueError):  # closed or broken stream: nothing better to do
+                pass
+
+    log = debug = info = warn = warning = error = err = critical = exception = fatal = msg
+
+
 def configure_logging(level: str = "info", *, json: bool = True) -> None:
-    renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
-    )
+    processors: list[structlog.typing.Processor] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_request_id,
+        structlog.processors.format_exc_info,
+    ]
+    factory: Callable[..., Any]
+    binary = getattr(sys.stderr, "buffer", None)
+    if json and binary is not None:
+        processors.append(_render_json)
+        writer = LineWriter(binary)
+        factory = lambda *args: writer  # noqa: E731
+    elif json:  # stderr replaced by a text-only stream (tests, embedding applications)
+        processors.append(_render_json_text)
+        factory = structlog.PrintLoggerFactory(sys.stderr)
+    else:
+        processors.append(structlog.dev.ConsoleRenderer())
+        factory = structlog.PrintLoggerFactory(sys.stderr)
     structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _add_request_id,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=factory,
         cache_logger_on_first_use=True,
     )

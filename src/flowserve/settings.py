@@ -129,6 +129,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     # Logs
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = True
+    # One JSON line per request (method, path, status, duration, request id). Off saves
+    # about a tenth of the CPU of a trivial run; errors are logged either way.
+    access_log: bool = True
 
     @property
     def embedded(self) -> bool:

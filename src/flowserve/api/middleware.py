@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flowserve.api.errors import ErrorBody
 from flowserve.api.wire import encode
+from flowserve.engine.types import new_id
 from flowserve.logs import request_id_var
 from flowserve.metrics import Metrics
 
@@ -50,7 +50,7 @@ class RequestContextMiddleware:
                     request_id = candidate
             elif name == b"user-agent":
                 user_agent = value.decode("latin-1")[:200]
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id or new_id().replace("-", "")
         token = request_id_var.set(request_id)
         header = (b"x-request-id", request_id.encode())
         status = 500

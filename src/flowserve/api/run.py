@@ -75,7 +75,7 @@ async def run_flow(request: Request) -> Response:
     except Overloaded:
         request.app.state.metrics.run_rejected("overloaded")
         raise
-    if request.query_params.get("stream", "").lower() in _TRUE:
+    if request.scope["query_string"] and request.query_params.get("stream", "").lower() in _TRUE:
         heartbeat: float = request.app.state.settings.stream_heartbeat
         return _RunStream(
             _event_stream(runner, prepared, heartbeat),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,8 +14,32 @@ def now_timestamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
 
+_ID_BYTES = 16
+_ID_BATCH = 256
+_random = bytearray()
+
+
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID string, as ``str(uuid.uuid4())`` but about 3x cheaper.
+
+    The randomness comes from ``os.urandom`` like ``uuid4``'s, read 4 KiB at a
+    time instead of one system call per id: a run makes several ids (run,
+    message, request) and under load the calls showed up as 7% of the CPU.
+    """
+    if not _random:
+        _random.extend(os.urandom(_ID_BYTES * _ID_BATCH))
+    raw = _random[-_ID_BYTES:]
+    del _random[-_ID_BYTES:]
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[(raw[8] >> 4) & 3]}{h[17:20]}-{h[20:]}"
+
+
+def _forget_random() -> None:
+    # A forked child must not hand out the ids its parent still holds.
+    _random.clear()
+
+
+os.register_at_fork(after_in_child=_forget_random)
 
 
 class TokenUsage(msgspec.Struct, frozen=True):

@@ -1,0 +1,719 @@
+"""``make bench``: flowserve against a bare Starlette endpoint, side by side, in one run.
+
+Every server is a real uvicorn process on loopback; wrk drives each with the
+same POST (a generated Lua script) at concurrency 1, 16 and 64, and one table
+is printed: req/s, p50, p99, errors, RSS after the row, cold start (process
+start -> first 200 on the run endpoint) and flowserve / bare req/s.
+
+    .venv/bin/python bench/run.py [--duration 5] [--soak 100000] [--only hello,llm]
+
+Modes: embedded (always), Postgres+Redis (when FLOWSERVE_DATABASE_URL and
+FLOWSERVE_REDIS_URL work in this build: the harness creates and drops its own
+database and Redis key prefix). Workloads: hello-world, prompt-echo with a
+session and tweaks, streaming (time to first event), 2 workers vs 1, the LLM
+flow against bench/fake_openai.py (50 ms per answer) reporting the latency
+flowserve adds, and a soak (RSS after N runs). The same load is applied to
+each server in turn, so ratios stay meaningful on a busy machine even when
+absolute numbers do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import http.client
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FLOWS = ROOT / "tests" / "fixtures" / "flows"
+PYTHON = sys.executable
+FLOWSERVE = str(Path(sys.executable).parent / "flowserve")
+API_KEY = "bench-" + uuid.uuid4().hex
+LLM_LATENCY = 0.05
+CONCURRENCY = (1, 16, 64)
+
+HELLO_ID = "44d4caa3-488a-4d5d-9a1d-20af07107439"
+PROMPT_ID = "3f1c2a9e-7b7d-4c1e-9a51-2d8f6b0c4e11"
+LLM_ID = "c1cb7b3c-2589-4754-ac61-8cf88df4a07e"
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    path: str
+    body: dict[str, Any]
+
+
+HELLO = Workload(
+    "hello-world",
+    f"/api/v1/run/{HELLO_ID}",
+    {"input_value": "hi there", "input_type": "text", "output_type": "chat"},
+)
+PROMPT = Workload(
+    "prompt-echo+session+tweaks",
+    f"/api/v1/run/{PROMPT_ID}",
+    {
+        "input_value": "What is flowserve?",
+        "session_id": "bench-session",
+        "tweaks": {
+            "Prompt-t2oaK": {"template": "You are terse. Question: {question}"},
+            "ChatOutput-yK0AU": {"sender_name": "Bench"},
+        },
+    },
+)
+HELLO_NOSTORE = Workload(
+    "hello-world (not stored)",
+    HELLO.path,
+    {**HELLO.body, "tweaks": {"ChatOutput-boh63": {"should_store_message": False}}},
+)
+STREAM = Workload("hello-world stream", f"/api/v1/run/{HELLO_ID}?stream=true", HELLO.body)
+LLM_TWEAKS = {"LanguageModelComponent-FLeYF": {"provider": "OpenAI", "model_name": "gpt-4o-mini"}}
+LLM = Workload(
+    "basic-prompting (LLM 50 ms)",
+    f"/api/v1/run/{LLM_ID}",
+    {"input_value": "Hello", "tweaks": LLM_TWEAKS},
+)
+LLM_STREAM = Workload(
+    "basic-prompting stream",
+    f"/api/v1/run/{LLM_ID}?stream=true",
+    {
+        "input_value": "Hello",
+        "tweaks": {
+            "LanguageModelComponent-FLeYF": {
+                **LLM_TWEAKS["LanguageModelComponent-FLeYF"],
+                "stream": True,
+            }
+        },
+    },
+)
+MODEL = Workload(
+    "model direct (50 ms)",
+    "/v1/chat/completions",
+    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]},
+)
+
+
+@dataclass
+class Row:
+    workload: str
+    server: str
+    c: int
+    rps: float = 0.0
+    p50: float = 0.0  # ms
+    p99: float = 0.0  # ms
+    errors: int = 0
+    rss: float = 0.0  # MB
+    cold: float | None = None  # s
+    ratio: str = ""
+    note: str = ""
+
+
+@dataclass
+class Server:
+    label: str
+    argv: list[str]
+    env: dict[str, str]
+    workers: int = 1
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    cold: float | None = None
+    log: Path | None = None
+    failure: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def post(port: int, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", path, body, {"Content-Type": "application/json", **headers})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def start(server: Server, workload: Workload, workdir: Path) -> bool:
+    """Start the process and time it until the workload answers 200 (the cold start)."""
+    server.port = free_port()
+    server.log = workdir / f"{server.label.replace(' ', '_').replace('/', '_')}.log"
+    argv = [a.replace("{port}", str(server.port)) for a in server.argv]
+    body = json.dumps(workload.body).encode()
+    began = time.perf_counter()
+    with server.log.open("wb") as log:
+        server.proc = subprocess.Popen(
+            argv, cwd=ROOT, env=server.env, stdout=log, stderr=subprocess.STDOUT
+        )
+    deadline = began + 60
+    last = ""
+    while time.perf_counter() < deadline:
+        if server.proc.poll() is not None:
+            server.failure = f"exited with {server.proc.returncode}: {tail(server.log)}"
+            return False
+        try:
+            status, answer = post(server.port, workload.path, body, {"x-api-key": API_KEY})
+        except OSError:
+            time.sleep(0.005)
+            continue
+        if status == 200:
+            server.cold = time.perf_counter() - began
+            return True
+        last = f"HTTP {status}: {answer[:300].decode(errors='replace')}"
+        time.sleep(0.05)
+    server.failure = f"no 200 within 60 s ({last})"
+    stop(server)
+    return False
+
+
+def stop(server: Server) -> None:
+    if server.proc is not None and server.proc.poll() is None:
+        server.proc.terminate()
+        try:
+            server.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait()
+
+
+def tail(path: Path, n: int = 400) -> str:
+    with contextlib.suppress(OSError):
+        return path.read_text(errors="replace")[-n:].strip().replace("\n", " | ")
+    return ""
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of the process and all its descendants (uvicorn workers), in MB."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    total = 0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        stack.extend(children.get(current, ()))
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total / 1024
+
+
+LUA = """
+wrk.method = "POST"
+wrk.body = [==[{body}]==]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["x-api-key"] = "{key}"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {{"requests":%d,"duration_us":%d,"p50":%d,"p99":%d,"errors":%d}}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+def wrk(port: int, workload: Workload, c: int, seconds: float, workdir: Path) -> dict[str, Any]:
+    script = workdir / "load.lua"
+    script.write_text(LUA.format(body=json.dumps(workload.body), key=API_KEY))
+    argv = [
+        "wrk",
+        "-t1",
+        f"-c{c}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{port}{workload.path}",
+    ]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("BENCH "))
+    result: dict[str, Any] = json.loads(line[6:])
+    return result
+
+
+def measure(server: Server, workload: Workload, c: int, seconds: float, workdir: Path) -> Row:
+    assert server.proc is not None
+    r = wrk(server.port, workload, c, seconds, workdir)
+    return Row(
+        workload=workload.name,
+        server=server.label,
+        c=c,
+        rps=r["requests"] / (r["duration_us"] / 1e6),
+        p50=r["p50"] / 1000,
+        p99=r["p99"] / 1000,
+        errors=r["errors"],
+        rss=rss_mb(server.proc.pid),
+        cold=server.cold,
+    )
+
+
+def first_event_ms(port: int, workload: Workload, marker: bytes, runs: int) -> list[float]:
+    """Time from sending a streaming run to receiving the first event containing ``marker``."""
+    body = json.dumps(workload.body).encode()
+    request = (
+        f"POST {workload.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"x-api-key: {API_KEY}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+    times: list[float] = []
+    for _ in range(runs):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            began = time.perf_counter()
+            sock.sendall(request)
+            seen = b""
+            while marker not in seen:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise RuntimeError(f"stream ended before {marker!r}: {seen[:300]!r}")
+                seen += chunk
+            times.append((time.perf_counter() - began) * 1000)
+            while sock.recv(65536):
+                pass
+    return times
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+# --- Postgres + Redis mode ---------------------------------------------------------------
+
+
+class ExternalState:
+    """A private database and Redis prefix for the run, created and dropped by the harness."""
+
+    def __init__(self) -> None:
+        self.name = "flowserve_bench_" + uuid.uuid4().hex[:10]
+        self.database_url = f"postgresql://postgres@127.0.0.1:5432/{self.name}"
+        self.redis_url = "redis://127.0.0.1:6379/0"
+        self.prefix = self.name + ":"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "FLOWSERVE_DATABASE_URL": self.database_url,
+            "FLOWSERVE_REDIS_URL": self.redis_url,
+            "FLOWSERVE_REDIS_PREFIX": self.prefix,
+        }
+
+    def create(self) -> None:
+        asyncio.run(self._sql(f'CREATE DATABASE "{self.name}"', "postgres"))
+
+    def used(self) -> bool:
+        """Did flowserve really store anything there (not silently embedded)?"""
+        query = "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        tables = asyncio.run(self._sql(query, self.name))
+        return bool(tables)
+
+    def drop(self) -> None:
+        with contextlib.suppress(Exception):
+            asyncio.run(
+                self._sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)', "postgres")
+            )
+        with contextlib.suppress(Exception):
+            import redis
+
+            client = redis.Redis.from_url(self.redis_url)
+            keys = list(client.scan_iter(match=self.prefix + "*", count=1000))
+            for i in range(0, len(keys), 500):
+                client.delete(*keys[i : i + 500])
+            client.close()
+
+    @staticmethod
+    async def _sql(query: str, database: str) -> Any:
+        import asyncpg
+
+        conn = await asyncpg.connect(
+            host="127.0.0.1", port=5432, user="postgres", database=database
+        )
+        try:
+            return await conn.fetchval(query)
+        finally:
+            await conn.close()
+
+
+# --- the run -----------------------------------------------------------------------------
+
+
+def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWSERVE_")}
+    env.update(extra or {})
+    return env
+
+
+def bare(workers: int) -> Server:
+    argv = [PYTHON, "-m", "uvicorn", "bench.bare_app:app", "--host", "127.0.0.1"]
+    argv += ["--port", "{port}", "--workers", str(workers), "--log-level", "warning"]
+    argv += ["--no-access-log"]
+    return Server(f"bare x{workers}", argv, base_env(), workers)
+
+
+def flowserve(label: str, workers: int, flows: Path, env: dict[str, str]) -> Server:
+    argv = [FLOWSERVE, "serve", "--port", "{port}", "--workers", str(workers)]
+    argv += ["--flows-dir", str(flows)]
+    settings = {"FLOWSERVE_API_KEY": API_KEY, "FLOWSERVE_AUTH": "on", **env}
+    return Server(f"{label} x{workers}", argv, base_env(settings), workers)
+
+
+@dataclass
+class Bench:
+    seconds: float
+    workdir: Path
+    only: set[str]
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    servers: list[Server] = field(default_factory=list)
+
+    def want(self, name: str) -> bool:
+        return not self.only or name in self.only
+
+    def up(self, server: Server, workload: Workload = HELLO) -> bool:
+        self.servers.append(server)
+        ok = start(server, workload, self.workdir)
+        if ok:
+            # Warm up: imports, compile caches, first allocations; not measured.
+            wrk(server.port, workload, 16, 1, self.workdir)
+        return ok
+
+    def down(self, *servers: Server) -> None:
+        for server in servers:
+            stop(server)
+
+    def pair(self, base: Server, other: Server, workload: Workload, c: int) -> None:
+        """Measure both on the same workload back to back; ratio = other / base req/s."""
+        first = measure(base, workload, c, self.seconds, self.workdir)
+        second = measure(other, workload, c, self.seconds, self.workdir)
+        second.ratio = f"{second.rps / first.rps:.0%}" if first.rps else "-"
+        self.rows += [first, second]
+        self.echo(first)
+        self.echo(second)
+
+    def echo(self, row: Row) -> None:
+        print(
+            f"  {row.workload:32} {row.server:22} c={row.c:<3} {row.rps:9.0f} req/s "
+            f"p50 {row.p50:7.2f} ms  p99 {row.p99:7.2f} ms  err {row.errors} "
+            f"{row.ratio} {row.note}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def skip(self, workload: str, server: str, why: str) -> None:
+        row = Row(workload, server, 0, note=why)
+        self.rows.append(row)
+        print(f"  {workload}: {server}: {why}", file=sys.stderr, flush=True)
+
+    def stream_ttfe(self, server: Server, workload: Workload, marker: bytes, runs: int) -> str:
+        times = first_event_ms(server.port, workload, marker, runs)
+        return f"first event p50 {statistics.median(times):.2f} ms p99 {pct(times, 99):.2f} ms"
+
+
+def run(args: argparse.Namespace) -> Bench:
+    workdir = Path(tempfile.mkdtemp(prefix="flowserve-bench-"))
+    flows = workdir / "flows"
+    flows.mkdir()
+    for name in ("hello-world.json", "prompt-echo.json", "basic-prompting.json"):
+        shutil.copy(FLOWS / name, flows / name)
+    only = set(filter(None, args.only.split(","))) if args.only else set()
+    bench = Bench(args.duration, workdir, only)
+
+    model_port = free_port()
+    model = Server(
+        "model",
+        [PYTHON, "bench/fake_openai.py", "--port", "{port}", "--latency", str(LLM_LATENCY)],
+        base_env(),
+    )
+    llm_env = {
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{model_port}/v1",
+        "OPENAI_API_KEY": "sk-bench",
+    }
+    try:
+        base = bare(1)
+        embedded = flowserve("flowserve embedded", 1, flows, llm_env)
+        if not bench.up(base) or not bench.up(embedded):
+            raise SystemExit(f"cannot start: {base.failure or embedded.failure}")
+        print(
+            f"cold start: bare {base.cold:.3f} s, flowserve {embedded.cold:.3f} s", file=sys.stderr
+        )
+
+        side_by_side(bench, base, embedded, args.ttfe_runs)
+
+        if bench.want("llm"):
+            llm(bench, model, model_port, embedded, args)
+
+        bench.down(embedded)
+        if bench.want("soak") and args.soak:
+            # A fresh process: earlier rows' sessions would count. Embedded mode keeps
+            # session messages in the process for their TTL (that is its store), so the
+            # leak check runs with message storage off.
+            fresh = flowserve("flowserve embedded", 1, flows, llm_env)
+            if bench.up(fresh, HELLO_NOSTORE):
+                soak(bench, fresh, args.soak, HELLO_NOSTORE)
+            bench.down(fresh)
+
+        if bench.want("pg"):
+            postgres_mode(bench, base, flows, args)
+        bench.down(base)
+
+        if bench.want("workers"):
+            two_workers(bench, flows, llm_env)
+    finally:
+        for server in bench.servers:
+            stop(server)
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"server logs kept in {workdir}", file=sys.stderr)
+    return bench
+
+
+def side_by_side(bench: Bench, base: Server, embedded: Server, ttfe_runs: int) -> None:
+    workdir = bench.workdir
+    for workload, name in ((HELLO, "hello"), (PROMPT, "prompt")):
+        if not bench.want(name):
+            continue
+        if workload is not HELLO:
+            wrk(embedded.port, workload, 16, 1, workdir)
+        for c in CONCURRENCY:
+            bench.pair(base, embedded, workload, c)
+
+    if bench.want("stream"):
+        for server in (base, embedded):
+            wrk(server.port, STREAM, 16, 1, workdir)
+        bench.pair(base, embedded, STREAM, 16)
+        for row, server in zip(bench.rows[-2:], (base, embedded), strict=True):
+            row.note = bench.stream_ttfe(server, STREAM, b"add_message", ttfe_runs)
+            print(f"    {server.label}: {row.note}", file=sys.stderr)
+
+
+def two_workers(bench: Bench, flows: Path, llm_env: dict[str, str]) -> None:
+    base2 = bare(2)
+    fs2 = flowserve("flowserve embedded", 2, flows, llm_env)
+    if bench.up(base2) and bench.up(fs2):
+        for c in (16, 64):
+            bench.pair(base2, fs2, HELLO, c)
+    else:
+        bench.skip(HELLO.name, "x2", f"not available: {base2.failure or fs2.failure}")
+    bench.down(base2, fs2)
+
+
+def llm(bench: Bench, model: Server, port: int, fs: Server, args: argparse.Namespace) -> None:
+    model.argv = [a.replace("{port}", str(port)) for a in model.argv]
+    bench.servers.append(model)
+    model.log = bench.workdir / "model.log"
+    with model.log.open("wb") as log:
+        model.proc = subprocess.Popen(
+            model.argv, cwd=ROOT, env=model.env, stdout=log, stderr=subprocess.STDOUT
+        )
+    model.port = port
+    for _ in range(500):
+        try:
+            if post(port, MODEL.path, json.dumps(MODEL.body).encode(), {})[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.01)
+    status, answer = post(fs.port, LLM.path, json.dumps(LLM.body).encode(), {"x-api-key": API_KEY})
+    if status != 200:
+        detail = answer[:200].decode(errors="replace")
+        assert fs.log is not None
+        for line in fs.log.read_text(errors="replace").splitlines():
+            if "flow_file_rejected" in line and "basic-prompting" in line:
+                detail = json.loads(line).get("detail", detail)
+        bench.skip(LLM.name, fs.label, f"component not available: {detail}")
+        stop(model)
+        return
+    for c in (1, 16):
+        direct = measure(model, MODEL, c, bench.seconds, bench.workdir)
+        row = measure(fs, LLM, c, bench.seconds, bench.workdir)
+        row.note = f"added p50 {row.p50 - direct.p50:+.2f} ms, p99 {row.p99 - direct.p99:+.2f} ms"
+        bench.rows += [direct, row]
+        bench.echo(direct)
+        bench.echo(row)
+    try:
+        times = first_event_ms(fs.port, LLM_STREAM, b'"token"', args.ttfe_runs // 4 or 1)
+        note = (
+            f"first token p50 {statistics.median(times) - LLM_LATENCY * 1000:+.2f} ms "
+            "after the model's first chunk"
+        )
+    except RuntimeError as exc:
+        note = f"no token events: {str(exc)[:120]}"
+    bench.rows.append(Row(LLM_STREAM.name, fs.label, 1, note=note))
+    bench.echo(bench.rows[-1])
+    stop(model)
+
+
+def soak(bench: Bench, server: Server, runs: int, workload: Workload) -> None:
+    """RSS after ``runs`` runs, sampled as it goes, to show whether it grows."""
+    assert server.proc is not None
+    done = 0
+    samples: list[tuple[int, float]] = []
+    while done < runs:
+        r = wrk(server.port, workload, 16, 5, bench.workdir)
+        done += r["requests"]
+        samples.append((done, rss_mb(server.proc.pid)))
+    first, last = samples[0], samples[-1]
+    note = (
+        f"RSS {first[1]:.0f} MB after {first[0] // 1000}k runs, "
+        f"{last[1]:.0f} MB after {last[0] // 1000}k"
+    )
+    row = Row(f"soak {runs // 1000}k {workload.name}", server.label, 16, rss=last[1], note=note)
+    bench.rows.append(row)
+    bench.echo(row)
+
+
+def postgres_mode(bench: Bench, base: Server, flows: Path, args: argparse.Namespace) -> None:
+    state = ExternalState()
+    label = "flowserve pg+redis x1"
+    try:
+        state.create()
+    except Exception as exc:
+        bench.skip(HELLO.name, label, f"not available: cannot create database ({exc})")
+        return
+    try:
+        server = flowserve("flowserve pg+redis", 1, flows, state.env())
+        if not bench.up(server):
+            bench.skip(HELLO.name, label, f"not available: {server.failure[:200]}")
+            return
+        if not state.used():
+            bench.skip(HELLO.name, label, "not available: this build ignores the database settings")
+            stop(server)
+            return
+        for c in CONCURRENCY:
+            bench.pair(base, server, HELLO, c)
+        wrk(server.port, PROMPT, 16, 1, bench.workdir)
+        bench.pair(base, server, PROMPT, 16)
+        stop(server)
+        if args.soak and bench.want("soak"):
+            fresh = flowserve("flowserve pg+redis", 1, flows, state.env())
+            if bench.up(fresh):
+                soak(bench, fresh, args.soak, HELLO)
+            stop(fresh)
+    finally:
+        state.drop()
+
+
+def table(bench: Bench) -> str:
+    head = (
+        "workload",
+        "server",
+        "c",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "RSS MB",
+        "cold s",
+        "fs/bare",
+        "note",
+    )
+    lines = [head]
+    for r in bench.rows:
+        if not r.c and not r.rps:
+            lines.append((r.workload, r.server, "-", "-", "-", "-", "-", "-", "-", "-", r.note))
+            continue
+        measured = bool(r.rps)
+        lines.append(
+            (
+                r.workload,
+                r.server,
+                str(r.c),
+                f"{r.rps:.0f}" if measured else "-",
+                f"{r.p50:.2f}" if measured else "-",
+                f"{r.p99:.2f}" if measured else "-",
+                str(r.errors) if measured else "-",
+                f"{r.rss:.0f}" if r.rss else "-",
+                f"{r.cold:.2f}" if r.cold is not None else "-",
+                r.ratio or "-",
+                r.note,
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head) - 1)]
+    out = []
+    for n, line in enumerate(lines):
+        cells = [
+            cell.ljust(w) if i < 2 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(line, widths, strict=False))
+        ]
+        out.append("| " + " | ".join([*cells, line[-1]]) + " |")
+        if n == 0:
+            out.append("|" + "|".join("-" * (w + 2) for w in [*widths, len(line[-1])]) + "|")
+    return "\n".join(out)
+
+
+def machine() -> str:
+    cpu = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = ""
+    with contextlib.suppress(OSError):
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 1024 / 1024:.0f} GB RAM"
+    return (
+        f"{os.cpu_count()} CPU ({cpu}), {mem}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per row")
+    parser.add_argument("--soak", type=int, default=100_000, help="runs in the RSS soak (0: skip)")
+    parser.add_argument("--keep", action="store_true", help="keep the servers' logs")
+    parser.add_argument("--ttfe-runs", type=int, default=200, help="streamed runs timed")
+    parser.add_argument(
+        "--only", default="", help="comma list of: hello,prompt,stream,llm,soak,pg,workers"
+    )
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    began = time.time()
+    bench = run(args)
+    print()
+    print(f"# flowserve bench, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(began))}")
+    print(f"# {machine()}")
+    print(
+        f"# {' '.join(sys.argv)}; {args.duration:g} s per row, wrk -t1, one uvicorn process "
+        "per server; fs/bare = flowserve req/s / bare req/s measured back to back"
+    )
+    print()
+    print(table(bench))
+    for note in bench.notes:
+        print(note)
+
+
+if __name__ == "__main__":
+    main()
