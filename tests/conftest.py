@@ -15,7 +15,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import httpx
@@ -77,13 +77,13 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 class LiveServer:
     """The app in a real uvicorn server on 127.0.0.1, inside the test's event loop."""
 
-    def __init__(self, app: Starlette) -> None:
+    def __init__(self, app: Starlette, *, lifespan: Literal["on", "off"] = "on") -> None:
         self.app = app
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.port: int = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
         self._task: asyncio.Task[Any] | None = None
 
     async def __aenter__(self) -> LiveServer:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -18,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from standardwebhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,6 +25,7 @@ from starlette.routing import Route
 
 from flowserve.components import BUILTIN, build_registry
 from flowserve.engine import Component, Data, Input, NodeContext, Output, Registry
+from tests.conftest import LiveServer
 from tests.helpers import Boom, Gate, edge, flow, node
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,28 +158,15 @@ class Receiver:
                 await self.changed.wait()
 
 
-class ReceiverServer:
+class ReceiverServer(LiveServer):
+    """A Receiver behind a real uvicorn on loopback; ``url`` is its hook's address."""
+
     def __init__(self, receiver: Receiver) -> None:
-        app = Starlette(routes=[Route("/hook", receiver.endpoint, methods=["POST"])])
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        self._task: asyncio.Task[Any] | None = None
-
-    async def __aenter__(self) -> ReceiverServer:
-        self._task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
-        while not self.server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        if self._task is not None:
-            await self._task
-        self.sock.close()
+        super().__init__(
+            Starlette(routes=[Route("/hook", receiver.endpoint, methods=["POST"])]),
+            lifespan="off",
+        )
+        self.url = f"{self.url}/hook"
 
 
 def start_worker(env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
