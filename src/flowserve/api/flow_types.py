@@ -13,7 +13,7 @@ import math
 import re
 import zipfile
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from starlette.requests import Request
@@ -99,6 +99,34 @@ class FlowPage(msgspec.Struct):
     page: int
     size: int
     pages: int
+
+
+_SCHEMAS = "#/components/schemas/"
+_PAGE_SCHEMA = msgspec.json.schema_components([FlowPage], ref_template=_SCHEMAS + "{name}")[1][
+    "FlowPage"
+]
+# GET /flows/ answers full flows, a page of them, or flow headers (header_flows=true).
+# msgspec cannot express a union of two untagged Structs, so the schema is spelled out
+# (FlowRead is in the spec's components: other operations answer it).
+FlowListing = Annotated[
+    Any,
+    msgspec.Meta(
+        extra_json_schema={
+            "anyOf": [
+                {
+                    "type": "array",
+                    "items": {
+                        "anyOf": [
+                            {"$ref": _SCHEMAS + "FlowRead"},
+                            msgspec.json.schema(FlowHeader)["$defs"]["FlowHeader"],
+                        ]
+                    },
+                },
+                _PAGE_SCHEMA,
+            ]
+        }
+    ),
+]
 
 
 class Deleted(msgspec.Struct):
