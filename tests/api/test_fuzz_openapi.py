@@ -13,9 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import hypothesis
+import hypothesis.errors
 import pytest
 import schemathesis
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
@@ -31,7 +34,9 @@ NEVER_ENDING = {("GET", "/api/v1/mcp/sse"), ("GET", "/api/v1/mcp/project/{projec
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 
 
-def _checker(operation: Any, base_url: str, calls: list[str]) -> Callable[[], None]:
+def _checker(
+    operation: Any, base_url: str, calls: list[str], mode: GenerationMode
+) -> Callable[[], None]:
     @hypothesis.settings(
         max_examples=EXAMPLES_PER_OPERATION,
         deadline=None,
@@ -40,7 +45,7 @@ def _checker(operation: Any, base_url: str, calls: list[str]) -> Callable[[], No
         phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
         suppress_health_check=list(hypothesis.HealthCheck),
     )
-    @hypothesis.given(case=operation.as_strategy())
+    @hypothesis.given(case=operation.as_strategy(mode))
     def check(case: Any) -> None:
         calls.append(operation.label)
         case.call_and_validate(
@@ -67,7 +72,12 @@ def _fuzz(base_url: str, calls: list[str]) -> tuple[list[str], set[str]]:
             continue
         fuzzed.add(operation.label)
         try:
-            _checker(operation, base_url, calls)()
+            for mode in GenerationMode:  # valid inputs, then inputs the schema rejects
+                try:
+                    _checker(operation, base_url, calls, mode)()
+                except hypothesis.errors.Unsatisfiable:
+                    # No parameters or body: nothing to make invalid (or valid) here.
+                    continue
         # schemathesis' FailureGroup is a BaseExceptionGroup; collect every operation's failures.
         except (Exception, BaseExceptionGroup) as error:
             failures.append(f"{operation.label}: {_summary(error)}")
@@ -126,3 +136,14 @@ async def test_responses_found_by_fuzzing_are_documented(
     async with live_server(auth="on", api_key=ADMIN_KEY) as server:
         got = await asyncio.to_thread(_validate, server.url, method, path, **case)
     assert got == status
+
+
+async def test_malformed_json_bodies_get_the_documented_400(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    for path, method in [("/api/v1/flows/", "post"), ("/api/v1/projects/", "post")]:
+        assert "400" in spec["paths"][path][method]["responses"]
+        response = await client.request(
+            method, path, content=b"\xff\xfe{", headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 400
+        assert response.json()["detail"]
