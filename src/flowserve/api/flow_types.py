@@ -268,6 +268,10 @@ def documents_from_upload(content: bytes) -> list[dict[str, Any]]:
         document = msgspec.json.decode(content)
     except msgspec.DecodeError as exc:
         raise MalformedJSON(f"Invalid JSON file: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise MalformedJSON("Invalid JSON file: not valid UTF-8") from exc
+    except RecursionError as exc:
+        raise MalformedJSON("Invalid JSON file: nested too deeply") from exc
     if isinstance(document, dict) and isinstance(document.get("flows"), list):
         document = document["flows"]
     items = document if isinstance(document, list) else [document]
