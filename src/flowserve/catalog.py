@@ -31,6 +31,11 @@ from flowserve.store.base import (
 log = structlog.get_logger(__name__)
 
 ACCESS_TYPES = frozenset({"PRIVATE", "PUBLIC"})
+# Bounds on what a saved flow may be: far above any real flow (Langflow's largest
+# templates have tens of nodes), low enough that a hostile one cannot make every
+# compile, listing and cache entry expensive.
+MAX_NAME_LENGTH = 255
+MAX_NODES = 2_000
 
 
 class FlowEvents(Protocol):
@@ -97,6 +102,12 @@ def problems_of(record: FlowRecord, registry: Registry) -> list[str]:
         problems.append(f"id '{record.id}' is not a UUID")
     if not record.name.strip():
         problems.append("name must not be empty")
+    if len(record.name) > MAX_NAME_LENGTH:
+        problems.append(f"name is {len(record.name)} characters long; at most {MAX_NAME_LENGTH}")
+    nodes = record.data.get("nodes") if isinstance(record.data, dict) else None
+    if isinstance(nodes, list) and len(nodes) > MAX_NODES:
+        problems.append(f"the flow has {len(nodes)} nodes; at most {MAX_NODES}")
+        return problems  # not worth compiling
     if record.endpoint_name is not None and not ENDPOINT_NAME.match(record.endpoint_name):
         problems.append(
             f"endpoint_name '{record.endpoint_name}' may only contain letters, digits,"
@@ -164,7 +175,8 @@ class FlowCatalog:
             try:
                 checked.append(await self.checked(record))
             except FlowserveError as exc:
-                problems.append(f"flow {index} ('{record.name}'): {exc.detail}")
+                label = record.name if len(record.name) <= 80 else record.name[:77] + "..."
+                problems.append(f"flow {index} ('{label}'): {exc.detail}")
         ids = [r.id for r in checked]
         if len(set(ids)) != len(ids):
             problems.append("the same flow id appears twice")

@@ -13,7 +13,7 @@ import math
 import re
 import zipfile
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from starlette.requests import Request
@@ -99,6 +99,34 @@ class FlowPage(msgspec.Struct):
     page: int
     size: int
     pages: int
+
+
+_SCHEMAS = "#/components/schemas/"
+_PAGE_SCHEMA = msgspec.json.schema_components([FlowPage], ref_template=_SCHEMAS + "{name}")[1][
+    "FlowPage"
+]
+# GET /flows/ answers full flows, a page of them, or flow headers (header_flows=true).
+# msgspec cannot express a union of two untagged Structs, so the schema is spelled out
+# (FlowRead is in the spec's components: other operations answer it).
+FlowListing = Annotated[
+    Any,
+    msgspec.Meta(
+        extra_json_schema={
+            "anyOf": [
+                {
+                    "type": "array",
+                    "items": {
+                        "anyOf": [
+                            {"$ref": _SCHEMAS + "FlowRead"},
+                            msgspec.json.schema(FlowHeader)["$defs"]["FlowHeader"],
+                        ]
+                    },
+                },
+                _PAGE_SCHEMA,
+            ]
+        }
+    ),
+]
 
 
 class Deleted(msgspec.Struct):
@@ -240,6 +268,10 @@ def documents_from_upload(content: bytes) -> list[dict[str, Any]]:
         document = msgspec.json.decode(content)
     except msgspec.DecodeError as exc:
         raise MalformedJSON(f"Invalid JSON file: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise MalformedJSON("Invalid JSON file: not valid UTF-8") from exc
+    except RecursionError as exc:
+        raise MalformedJSON("Invalid JSON file: nested too deeply") from exc
     if isinstance(document, dict) and isinstance(document.get("flows"), list):
         document = document["flows"]
     items = document if isinstance(document, list) else [document]

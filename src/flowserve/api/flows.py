@@ -15,7 +15,7 @@ from flowserve.api.errors import ErrorBody
 from flowserve.api.flow_types import (
     Deleted,
     FlowCreate,
-    FlowPage,
+    FlowListing,
     FlowRead,
     FlowUpdate,
     Notice,
@@ -188,8 +188,13 @@ _E: dict[int, Any] = {401: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: Error
 _E503 = {503: ErrorBody}
 _LIST_PARAMS = (
     Param("get_all", "query", "false: paginate", {"type": "boolean", "default": True}),
-    Param("page", "query", "Page number (from 1)", {"type": "integer", "default": 1}),
-    Param("size", "query", "Page size", {"type": "integer", "default": 50}),
+    Param("page", "query", "Page number (from 1)", {"type": "integer", "default": 1, "minimum": 1}),
+    Param(
+        "size",
+        "query",
+        "Page size",
+        {"type": "integer", "default": 50, "minimum": 1, "maximum": 1000},
+    ),
     Param("name", "query", "Only flows with this exact name"),
     Param("endpoint_name", "query", "Only the flow with this endpoint name"),
     Param("folder_id", "query", "Only flows of this project"),
@@ -216,7 +221,7 @@ OPERATIONS = [
         "List flows (all, or one page with get_all=false)",
         scope="read",
         tag="flows",
-        responses={200: list[FlowRead] | FlowPage, 401: ErrorBody},
+        responses={200: FlowListing, 401: ErrorBody, 422: ErrorBody},
         params=_LIST_PARAMS,
     ),
     Operation(

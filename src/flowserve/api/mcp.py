@@ -401,7 +401,8 @@ def _operations(base: str, params: tuple[Param, ...], scope_note: str) -> list[O
                 scope=SCOPE,
                 tag="mcp",
                 filters_flows=True,
-                responses={200: None, 202: None, **_ERRORS},
+                # 400: the MCP SDK's JSON-RPC error for a message it cannot parse.
+                responses={200: None, 202: None, 400: None, **_ERRORS},
                 streams=streams,
                 params=params,
             )

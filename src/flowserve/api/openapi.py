@@ -99,10 +99,12 @@ def _operation(op: Operation, by_type: dict[Any, dict[str, Any]]) -> dict[str, A
 
 
 def _responses(op: Operation) -> dict[int, Any]:
-    """The operation's responses plus the auth failures every guarded route can answer."""
+    """The operation's responses plus the failures every such route can answer: a body
+    that is not valid JSON (400, ``api/wire.decode``) and, when guarded, auth ones."""
+    body_errors: dict[int, Any] = {400: ErrorBody} if op.request is not None else {}
     if op.scope == "public":
-        return op.responses
-    return {401: ErrorBody, 403: ErrorBody, 429: ErrorBody, **op.responses}
+        return {**body_errors, **op.responses}
+    return {401: ErrorBody, 403: ErrorBody, 429: ErrorBody, **body_errors, **op.responses}
 
 
 _DESCRIPTIONS = {

@@ -25,7 +25,7 @@ def webhook_data(body: bytes) -> str:
     text = body.decode("utf-8", errors="replace")
     try:
         msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return msgspec.json.encode({"payload": text}).decode()
     return text
 
