@@ -106,6 +106,7 @@ class PreparedRun:
 
 
 WEBHOOK_COMPONENT = "Webhook"
+_WEBHOOK_REQUEST = RunRequest(input_value="")
 
 
 class RunWatch(Protocol):
@@ -186,7 +187,8 @@ class Runner:
     async def prepare_webhook(self, ref: str, data: str) -> PreparedRun:
         """A run whose Webhook nodes receive ``data`` (the request body as text)."""
         _, _, nodes = await self.webhook_graph(ref)
-        run = await self.prepare(ref, RunRequest())
+        # Langflow runs a webhook with input_value "" (so its result echoes that input).
+        run = await self.prepare(ref, _WEBHOOK_REQUEST)
         for node_id in nodes:
             run.overlay.setdefault(node_id, {})["data"] = data
         return run
