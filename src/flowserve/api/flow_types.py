@@ -17,11 +17,12 @@ from typing import Annotated, Any
 
 import msgspec
 from starlette.requests import Request
+from starlette.types import Message as AsgiMessage
 
 from flowserve.api.wire import read_body
 from flowserve.catalog import file_record
 from flowserve.engine.types import Message
-from flowserve.errors import BadRequest, InvalidFlow, MalformedJSON
+from flowserve.errors import BadRequest, InvalidFlow, MalformedJSON, PayloadTooLarge
 from flowserve.flowfile import load_document
 from flowserve.results import PropertiesBody, properties_body
 from flowserve.store.base import FlowRecord, ProjectRecord
@@ -255,12 +256,13 @@ def message_read(message: Message) -> MessageRead:
     )
 
 
-def documents_from_upload(content: bytes) -> list[dict[str, Any]]:
-    """Flow documents in an uploaded file: one flow, ``{"flows": [...]}``, a list, or a zip."""
+def documents_from_upload(content: bytes, limit: int) -> list[dict[str, Any]]:
+    """Flow documents in an uploaded file: one flow, ``{"flows": [...]}``, a list, or a zip
+    (whose files may expand to ``limit`` bytes in all, the limit of a request body)."""
     if not content.strip():
         raise BadRequest("The uploaded file is empty")
     if zipfile.is_zipfile(io.BytesIO(content)):
-        return _documents_from_zip(content)
+        return _documents_from_zip(content, limit)
     try:
         document = msgspec.json.decode(content)
     except msgspec.DecodeError as exc:
@@ -280,14 +282,17 @@ def documents_from_upload(content: bytes) -> list[dict[str, Any]]:
     return items
 
 
-def _documents_from_zip(content: bytes) -> list[dict[str, Any]]:
+def _documents_from_zip(content: bytes, limit: int) -> list[dict[str, Any]]:
     documents: list[dict[str, Any]] = []
+    expanded = 0
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         for info in archive.infolist():
             if info.is_dir() or not info.filename.endswith(".json"):
                 continue
-            if info.file_size > 64 * 1024 * 1024:
-                raise BadRequest(f"{info.filename} is too large")
+            # file_size is what zipfile reads at most: checked before anything is inflated.
+            expanded += info.file_size
+            if expanded > limit:
+                raise PayloadTooLarge(f"The zip's flow files expand beyond {limit} bytes")
             documents.append(load_document(archive.read(info)))
     if not documents:
         raise BadRequest("No flow JSON files found in the zip")
@@ -334,13 +339,15 @@ def zip_of(records: list[FlowRecord]) -> bytes:
 async def uploaded_file(request: Request) -> tuple[bytes, str | None]:
     """The ``file`` part of a multipart body (and its file name), or a raw JSON/zip body."""
     content_type = request.headers.get("content-type", "")
+    body = await read_body(request)  # bounded (413), with or without a Content-Length
     if not content_type.startswith("multipart/form-data"):
-        return await read_body(request), None
-    limit: int = request.app.state.settings.max_body_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        await read_body(request)  # answers the 413
-    async with request.form(max_files=1, max_fields=20) as form:
+        return body, None
+
+    async def receive() -> AsgiMessage:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    buffered = Request(request.scope, receive)
+    async with buffered.form(max_files=1, max_fields=20) as form:
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise BadRequest("No file provided: send the flow as the multipart field 'file'")

@@ -154,7 +154,9 @@ async def upload_flows(request: Request) -> Response:
     content, _ = await uploaded_file(request)
     folder_id = request.query_params.get("folder_id")
     catalog = _catalog(request)
-    records = records_from_documents(documents_from_upload(content), folder_id)
+    records = records_from_documents(
+        documents_from_upload(content, request.app.state.settings.max_body_bytes), folder_id
+    )
     if folder_id is None:
         records = [await catalog.placed(r) for r in records]
     results = await catalog.upsert_many(records)
@@ -240,7 +242,7 @@ OPERATIONS = [
         "Upload flows (JSON file with one flow or a list, or a zip); upsert by id",
         scope="write",
         tag="flows",
-        responses={201: list[FlowRead], 400: ErrorBody, **_E},
+        responses={201: list[FlowRead], 400: ErrorBody, 413: ErrorBody, **_E},
         params=(_FOLDER,),
         content_type="multipart/form-data",
     ),

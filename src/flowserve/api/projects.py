@@ -131,7 +131,7 @@ async def upload_project(request: Request) -> Response:
     """A zip (or JSON) of flows becomes a new project, named after the file unless ``name``."""
     catalog = _catalog(request)
     content, filename = await uploaded_file(request)
-    documents = documents_from_upload(content)
+    documents = documents_from_upload(content, request.app.state.settings.max_body_bytes)
     name = request.query_params.get("name") or (
         PurePath(filename).stem if filename else "Uploaded project"
     )
@@ -174,7 +174,7 @@ OPERATIONS = [
         "Upload a zip (or JSON) of flows as a new project",
         scope="write",
         tag="projects",
-        responses={201: list[FlowRead], 400: ErrorBody, **_E},
+        responses={201: list[FlowRead], 400: ErrorBody, 413: ErrorBody, **_E},
         params=(Param("name", "query", "Project name (default: the file's name)"),),
         content_type="multipart/form-data",
     ),
