@@ -22,9 +22,13 @@ def _document(padding: int = 0) -> bytes:
 
 def _multipart(content: bytes, boundary: str = "b0undary") -> bytes:
     return (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="f.json"\r\n'
-        f"Content-Type: application/json\r\n\r\n"
-    ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="f.json"\r\n'
+            f"Content-Type: application/json\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
 
 
 async def _chunks(body: bytes) -> AsyncIterator[bytes]:
