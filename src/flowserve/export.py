@@ -70,6 +70,13 @@ def _blank_secrets(document: dict[str, Any]) -> None:
                 field["value"] = ""
 
 
+def _docstring_safe(text: str) -> str:
+    """``text`` for the inside of a double-quoted docstring: it must never close it.
+    A flow's name is anyone's with write access, and the script is run by whoever
+    downloads it: no quote, backslash or line break of the name reaches the source."""
+    return re.sub(r"\s+", " ", text.replace('"', "'").replace("\\", "/")).strip()
+
+
 def export_filename(record: FlowRecord, suffix: str) -> str:
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", record.endpoint_name or record.name).strip("-.")
     return f"{stem or record.id}{suffix}"
@@ -84,7 +91,7 @@ def python_script(record: FlowRecord, graph: Graph) -> str:
         template.pop("code", None)
     input_type, output_type = run_types(graph)
     tweaks = tweakable_fields(graph, input_type)
-    title = record.name.replace('"""', "'''").replace("\\", "/")
+    title = _docstring_safe(record.name)
     filename = export_filename(record, ".py")
     return _SCRIPT.format(
         title=title,
