@@ -191,7 +191,9 @@ def _where(where: FlowFilter | None) -> tuple[str, list[Any]]:
             ("endpoint_name", where.endpoint_name),
             ("folder_id::text", where.folder_id),
         ):
-            if value is not None:
+            if value is not None and "\x00" in value:
+                clauses.append("false")  # no stored text holds a NUL (PostgreSQL cannot)
+            elif value is not None:
                 args.append(value)
                 clauses.append(f"{column} = ${len(args)}")
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
