@@ -148,3 +148,22 @@ async def test_a_silent_workers_job_is_claimed_by_another_after_the_timeout() ->
             keys = [key async for key in client.scan_iter(match=prefix + "*")]
             if keys:
                 await client.delete(*keys)
+
+
+async def test_the_in_process_queue_forgets_expired_jobs_nobody_asks_for() -> None:
+    # Finished jobs (with their results) and idempotency keys used to stay in memory
+    # for good unless someone read them again: an embedded server with steady webhook
+    # traffic grew without bound.
+    now = [1000.0]
+    queue = MemoryJobQueue(result_ttl=60, clock=lambda: now[0])
+    for n in range(3):
+        await queue.enqueue(new_job(), idempotency_key=f"key-{n}")
+        lease = await claim_one(queue)
+        assert await queue.start(lease, "w1") is not None
+        assert await queue.complete(lease, {"big": "result"})
+    assert len(queue._jobs) == 3
+    now[0] += 61
+    await queue.enqueue(new_job())  # any later activity sweeps what expired
+    assert len(queue._jobs) == 1
+    assert not queue._idempotency
+    assert not queue._expires

@@ -14,6 +14,7 @@ import heapq
 import itertools
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from flowserve.store.jobs import FINAL, DeliveryAttempt, Job, Lease, Subscription
@@ -22,38 +23,56 @@ DELIVERY_LOG_LENGTH = 200
 
 
 class MemoryJobQueue:
-    def __init__(self, *, result_ttl: int) -> None:
+    def __init__(self, *, result_ttl: int, clock: Callable[[], float] = time.time) -> None:
         self._ttl = result_ttl
+        self._clock = clock
         self._jobs: dict[str, Job] = {}
         self._expires: dict[str, float] = {}
         self._idempotency: dict[str, tuple[str, float]] = {}
+        # (when, is_key, job id or idempotency key): what to forget when, oldest first,
+        # so finished jobs and their keys leave memory even when nobody asks for them.
+        self._expiry: list[tuple[float, bool, str]] = []
         self._ready: asyncio.Queue[str] = asyncio.Queue()
         self._delayed: list[tuple[float, str]] = []
         self._dead: deque[str] = deque(maxlen=1000)
         self._entries = itertools.count(1)
         self._wakeup = asyncio.Event()  # set when a job becomes ready or is scheduled
 
+    def _sweep(self, now: float) -> None:
+        while self._expiry and self._expiry[0][0] <= now:
+            _, is_key, name = heapq.heappop(self._expiry)
+            if is_key:
+                held = self._idempotency.get(name)
+                if held is not None and held[1] <= now:
+                    del self._idempotency[name]
+            elif self._expires.get(name, now + 1) <= now:
+                self._jobs.pop(name, None)
+                self._expires.pop(name, None)
+
     def _live(self, job_id: str) -> Job | None:
         expires = self._expires.get(job_id)
-        if expires is not None and expires <= time.time():
+        if expires is not None and expires <= self._clock():
             self._jobs.pop(job_id, None)
             self._expires.pop(job_id, None)
         return self._jobs.get(job_id)
 
     def _finish(self, job: Job, status: str, **changes: Any) -> None:
         job.status = status  # type: ignore[assignment]
-        job.finished_at = time.time()
+        job.finished_at = self._clock()
         for name, value in changes.items():
             setattr(job, name, value)
         self._expires[job.id] = job.finished_at + self._ttl
+        heapq.heappush(self._expiry, (self._expires[job.id], False, job.id))
 
     async def enqueue(self, job: Job, *, idempotency_key: str | None = None) -> tuple[Job, bool]:
-        now = time.time()
+        now = self._clock()
+        self._sweep(now)
         if idempotency_key is not None:
             held = self._idempotency.get(idempotency_key)
             if held is not None and held[1] > now and (first := self._live(held[0])):
                 return first, False
             self._idempotency[idempotency_key] = (job.id, now + self._ttl)
+            heapq.heappush(self._expiry, (now + self._ttl, True, idempotency_key))
         job.created_at = job.created_at or now
         self._jobs[job.id] = job
         self._ready.put_nowait(job.id)
@@ -64,7 +83,7 @@ class MemoryJobQueue:
         return self._live(job_id)
 
     def _promote(self) -> None:
-        now = time.time()
+        now = self._clock()
         while self._delayed and self._delayed[0][0] <= now:
             _, job_id = heapq.heappop(self._delayed)
             self._ready.put_nowait(job_id)
@@ -75,7 +94,7 @@ class MemoryJobQueue:
         while self._ready.empty():
             wait = deadline - time.monotonic()
             if self._delayed:
-                wait = min(wait, self._delayed[0][0] - time.time())
+                wait = min(wait, self._delayed[0][0] - self._clock())
             if wait > 0:
                 self._wakeup.clear()
                 with contextlib.suppress(TimeoutError):
@@ -101,7 +120,7 @@ class MemoryJobQueue:
             return None
         job.status = "running"
         job.attempts += 1
-        job.started_at = time.time()
+        job.started_at = self._clock()
         return job
 
     async def heartbeat(self, consumer: str, leases: list[Lease]) -> set[str]:
@@ -128,7 +147,7 @@ class MemoryJobQueue:
         if retry_in is not None:
             job.status = "queued"
             job.error = error
-            self._schedule(job.id, time.time() + retry_in)
+            self._schedule(job.id, self._clock() + retry_in)
             return job
         self._finish(job, "failed", error=error)
         self._dead.append(job.id)
@@ -140,7 +159,7 @@ class MemoryJobQueue:
             return
         job.status = "queued"
         job.attempts -= 1
-        self._schedule(job.id, time.time() + delay)
+        self._schedule(job.id, self._clock() + delay)
 
     async def finish_cancelled(self, lease: Lease) -> None:
         job = self._live(lease.job_id)
