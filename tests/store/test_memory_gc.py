@@ -23,5 +23,7 @@ async def test_stored_messages_are_not_tracked_by_the_garbage_collector() -> Non
     # And they read back whole, oldest first; history decodes only the tail it returns.
     last = await store.history("f", "s", limit=3, ttl=60)
     assert [m.text for m in last] == ["message 1997", "message 1998", "message 1999"]
-    assert last[0].files == ["a.png"] and last[0].flow_id == "f" and last[0].id
+    assert last[0].files == ["a.png"]
+    assert last[0].flow_id == "f"
+    assert last[0].id
     assert len(await store.messages(flow_id="f", session_id="s")) == 2001
