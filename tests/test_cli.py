@@ -55,6 +55,13 @@ def test_run_reports_bad_tweaks_without_a_traceback() -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_run_reports_tweaks_that_are_not_json_without_a_traceback() -> None:
+    done = run_cli("run", str(FLOWS / "prompt-echo.json"), "--tweaks", "{bad")
+    assert done.returncode == 2
+    assert "--tweaks is not valid JSON" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_a_typo_in_a_setting_is_refused() -> None:
     done = run_cli("run", str(FLOWS / "prompt-echo.json"), env={"FLOWSERVE_PROT": "1"})
     assert done.returncode == 2

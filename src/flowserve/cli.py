@@ -101,7 +101,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     # A throwaway store: running a file must not write it into a configured database.
     settings = _settings(args, flows_dir="", sqlite_path=":memory:", database_url="", redis_url="")
     configure_logging("warning", json=settings.log_json)
-    tweaks = msgspec.json.decode(args.tweaks) if args.tweaks else None
+    try:
+        tweaks = msgspec.json.decode(args.tweaks) if args.tweaks else None
+    except msgspec.DecodeError as exc:
+        raise FlowserveError(f"--tweaks is not valid JSON: {exc}") from exc
     if tweaks is not None and not isinstance(tweaks, dict):
         raise FlowserveError("--tweaks must be a JSON object")
 

@@ -151,7 +151,8 @@ def _usage(usage: TokenUsage | None) -> UsageBody | None:
     return UsageBody(usage.input_tokens, usage.output_tokens, usage.total_tokens)
 
 
-def _properties(message: Message) -> PropertiesBody:
+def properties_body(message: Message) -> PropertiesBody:
+    """A message's ``properties`` as Langflow serialises them (run results, monitor)."""
     src = message.source
     return PropertiesBody(
         source=SourceBody(src.id, src.display_name, src.source),
@@ -161,7 +162,7 @@ def _properties(message: Message) -> PropertiesBody:
 
 
 def message_body(message: Message, *, stream: bool = False) -> MessageBody:
-    properties = _properties(message)
+    properties = properties_body(message)
     meta = SessionMetadata(message.run_id)
     data = MessageData(
         timestamp=message.timestamp,

@@ -38,8 +38,10 @@ class RunRequest(msgspec.Struct, kw_only=True):
     """Langflow's run body (``SimplifiedAPIRequest``)."""
 
     input_value: str | None = None
-    input_type: Literal["chat", "text", "any"] = "chat"
-    output_type: Literal["chat", "text", "any", "debug"] = "chat"
+    # Langflow accepts null for both: null input_type feeds every input component
+    # (as "any"); null output_type is taken as the default, "chat".
+    input_type: Literal["chat", "text", "any"] | None = "chat"
+    output_type: Literal["chat", "text", "any", "debug"] | None = "chat"
     output_component: str | None = ""
     tweaks: dict[str, Any] | None = None
     session_id: str | None = None
@@ -104,6 +106,7 @@ class PreparedRun:
 
 
 WEBHOOK_COMPONENT = "Webhook"
+_WEBHOOK_REQUEST = RunRequest(input_value="")
 
 
 class RunWatch(Protocol):
@@ -157,13 +160,14 @@ class Runner:
         overlay = build_overlay(graph, request.tweaks)
         if request.input_value is not None:
             for node_id in graph.input_nodes:
-                if request.input_type == "any" or request.input_type in node_id.lower():
+                if request.input_type in (None, "any") or request.input_type in node_id.lower():
                     overlay.setdefault(node_id, {})["input_value"] = request.input_value
         return PreparedRun(
             graph=graph,
             overlay=overlay,
             session_id=request.session_id or graph.id,
-            inputs={"input_value": request.input_value if request.input_value is not None else ""},
+            # Langflow reports the inputs it was given: {} when there was no input_value.
+            inputs={} if request.input_value is None else {"input_value": request.input_value},
             output_ids=_output_ids(graph, request),
             ttl=record.session_ttl or self.session_ttl,
             variables={**self.environment, **variables} if variables else self.environment,
@@ -183,7 +187,8 @@ class Runner:
     async def prepare_webhook(self, ref: str, data: str) -> PreparedRun:
         """A run whose Webhook nodes receive ``data`` (the request body as text)."""
         _, _, nodes = await self.webhook_graph(ref)
-        run = await self.prepare(ref, RunRequest())
+        # Langflow runs a webhook with input_value "" (so its result echoes that input).
+        run = await self.prepare(ref, _WEBHOOK_REQUEST)
         for node_id in nodes:
             run.overlay.setdefault(node_id, {})["data"] = data
         return run
@@ -287,8 +292,10 @@ def _output_ids(graph: Graph, request: RunRequest) -> tuple[str, ...]:
         raise InvalidRunInput(f"output_component '{ref}' names no single node of this flow")
     if request.output_type == "debug":
         return graph.order
-    return tuple(
-        node_id
-        for node_id in graph.output_nodes
-        if request.output_type == "any" or request.output_type in node_id.lower()
+    kind = request.output_type or "chat"
+    chosen = tuple(
+        node_id for node_id in graph.output_nodes if kind == "any" or kind in node_id.lower()
     )
+    # As Langflow: when no output component is of the asked type (a flow ending in a
+    # Text Output, run with the default output_type "chat"), every output is reported.
+    return chosen or graph.output_nodes

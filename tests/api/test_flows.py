@@ -136,6 +136,10 @@ async def test_pagination_and_filters(backend_client: httpx.AsyncClient) -> None
     assert [f["id"] for f in by_endpoint.json()] == [PROMPT_ECHO]
     bad = await backend_client.get("/api/v1/flows/", params={"get_all": "false", "size": "0"})
     assert bad.status_code == 422
+    # Langflow's get_all defaults to true: page and size alone still answer every flow.
+    everything = await backend_client.get("/api/v1/flows/", params={"page": 1, "size": 3})
+    assert isinstance(everything.json(), list)
+    assert len(everything.json()) == 4
 
 
 async def test_delete_one_and_many(backend_client: httpx.AsyncClient) -> None:

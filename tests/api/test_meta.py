@@ -41,6 +41,17 @@ async def test_config_has_langflows_keys_clients_read(client: httpx.AsyncClient)
     assert body["backend"] == "embedded"
 
 
+async def test_config_has_every_key_langflow_answers_with_the_same_type(
+    client: httpx.AsyncClient,
+) -> None:
+    body = (await client.get("/api/v1/config")).json()
+    langflow = json.loads((RESPONSES / "config.json").read_text())
+    for key, value in langflow.items():
+        assert key in body, key
+        assert type(body[key]) is type(value), key
+    assert set(langflow["feature_flags"]) <= set(body["feature_flags"])
+
+
 async def test_all_lists_exactly_the_registered_components(client: httpx.AsyncClient) -> None:
     body = (await client.get("/api/v1/all")).json()
     types = {name for category in body.values() for name in category}

@@ -129,6 +129,8 @@ async def test_unknown_flow_is_404_with_langflows_detail(client: httpx.AsyncClie
         ({"ChatOutput-yK0AU": {"should_store_message": "yes"}}, "expected a boolean"),
         ({"Prompt-t2oaK": {"code": "import os"}}, "the code field cannot be tweaked"),
         ({"not_a_field_anywhere": 1}, "no node has a field of this name"),
+        ({"Prompt-t2oaK": None}, "tweak 'Prompt-t2oaK': a node's tweaks must be an object"),
+        ({"Prompt-t2oaK": ["x"]}, "must be an object of field values, got list"),
     ],
 )
 async def test_bad_tweaks_are_422_naming_node_and_field(

@@ -40,6 +40,15 @@ async def test_run_messages_are_listed_by_the_monitor(backend_client: httpx.Asyn
     assert [m["sender"] for m in desc.json()] == ["Machine", "User"]
 
 
+async def test_monitor_message_properties_have_langflows_keys(client: httpx.AsyncClient) -> None:
+    run = await client.post("/api/v1/run/prompt-echo", json={"input_value": "q", "session_id": "p"})
+    answered = run.json()["outputs"][0]["outputs"][0]["results"]["message"]["properties"]
+    listed = (await client.get("/api/v1/monitor/messages", params={"session_id": "p"})).json()
+    # Langflow's MessageResponse carries the same properties object as a run result.
+    assert listed[-1]["properties"] == answered
+    assert set(listed[0]["properties"]) == set(answered)
+
+
 async def test_a_run_without_session_id_uses_the_flow_id(backend_client: httpx.AsyncClient) -> None:
     await _chat(backend_client, "no session")
     session = await backend_client.get(f"/api/v1/sessions/{PROMPT_ECHO}")

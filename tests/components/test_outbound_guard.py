@@ -56,6 +56,15 @@ async def test_other_schemes_are_refused(url: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "url", ["http://[::1/", "http://example.org:99999/", "http://93.184.215.14:http/"]
+)
+async def test_malformed_urls_are_invalid_not_a_crash(url: str) -> None:
+    # A ValueError from urlsplit, or an invalid port httpx would refuse, must be a 422.
+    with pytest.raises(Invalid, match="is malformed"):
+        await check_url(url, Allowlist.parse(None))
+
+
+@pytest.mark.parametrize(
     ("allow", "url"),
     [
         ("127.0.0.1", "http://127.0.0.1:9/"),

@@ -168,6 +168,20 @@ async def test_private_addresses_are_refused_unless_allowlisted(
     assert bad_scheme.status_code == 422
 
 
+@pytest.mark.parametrize(
+    "url", ["http://example.com:99999/hook", "http://[::1/hook", "http://a.example:port/x"]
+)
+async def test_malformed_subscription_urls_are_a_422(
+    job_client: httpx.AsyncClient, url: str
+) -> None:
+    response = await job_client.post(
+        f"/api/v1/flows/{PROMPT_ECHO}/subscriptions", json={"url": url}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "unsafe_url"
+    assert url in response.json()["detail"]
+
+
 async def test_subscriptions_can_be_listed_changed_rotated_and_deleted(
     job_client: httpx.AsyncClient,
 ) -> None:

@@ -69,6 +69,20 @@ async def test_webhook_is_accepted_at_once_and_the_flow_gets_the_json_body(
     # Langflow's ChatOutput renders the Webhook's Data as a ```json block.
     assert chat_text(job) == json_block(payload)
     assert job["result"]["session_id"] == WEBHOOK_ECHO
+    # Langflow runs a webhook with input_value "".
+    assert job["result"]["outputs"][0]["inputs"] == {"input_value": ""}
+
+
+async def test_an_empty_webhook_body_is_a_400_with_langflows_detail(
+    job_client: httpx.AsyncClient,
+) -> None:
+    response = await job_client.post("/api/v1/webhook/webhook-echo", content=b"")
+    assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "Request body is empty. You should provide a JSON payload containing the flow ID."
+    )
+    # The flow is looked up first, as Langflow does: an unknown one is still a 404.
+    assert (await job_client.post("/api/v1/webhook/nope", content=b"")).status_code == 404
 
 
 async def test_plain_text_and_form_bodies_reach_the_flow_as_payload(

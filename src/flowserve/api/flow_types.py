@@ -23,6 +23,7 @@ from flowserve.catalog import file_record
 from flowserve.engine.types import Message
 from flowserve.errors import BadRequest, InvalidFlow, MalformedJSON
 from flowserve.flowfile import load_document
+from flowserve.results import PropertiesBody, properties_body
 from flowserve.store.base import FlowRecord, ProjectRecord
 
 
@@ -178,7 +179,7 @@ class MessageRead(msgspec.Struct, kw_only=True):
     edit: bool
     error: bool
     category: str
-    properties: dict[str, Any]
+    properties: PropertiesBody
     context_id: str = ""
     duration: float | None = None
     content_blocks: list[Any] = msgspec.field(default_factory=list)
@@ -250,11 +251,7 @@ def message_read(message: Message) -> MessageRead:
         error=message.error,
         category=message.category,
         context_id=message.context_id,
-        properties={
-            "source": msgspec.to_builtins(message.source),
-            "state": message.state,
-            "usage": msgspec.to_builtins(message.usage),
-        },
+        properties=properties_body(message),
     )
 
 

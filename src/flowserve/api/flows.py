@@ -95,9 +95,8 @@ async def list_flows(request: Request) -> Response:
         endpoint_name=params.get("endpoint_name"),
         folder_id=params.get("folder_id"),
     )
-    paged = "get_all" in params and not _flag(request, "get_all", True)
-    paged = paged or ("get_all" not in params and ("page" in params or "size" in params))
-    if not paged:
+    # As Langflow: get_all defaults to true, and page/size only count with get_all=false.
+    if _flag(request, "get_all", True):
         records = await catalog.flows.list(limit=_ALL_LIMIT, where=where)
         if _flag(request, "header_flows", False):
             return JSONResponse([flow_header(r) for r in records])

@@ -56,8 +56,13 @@ class ConfigInfo(msgspec.Struct):
     custom_component_admin_only: bool
     a2a_enabled: bool
     agentic_experience: bool
+    assistant_max_message_length: int
     local_vector_store_available: bool
+    default_vector_store_backend: str
+    configured_vector_store_backends: list[str]
     blocked_component_types: list[str]
+    catalog_governance_enabled: bool
+    substitute_outdated_component_code: bool
     backend: str
     session_ttl: int
 
@@ -73,6 +78,11 @@ class Readiness(msgspec.Struct):
     stores: dict[str, str]
 
 
+# Every flag Langflow 1.13 reports; none of those features exists in a headless server.
+_FEATURE_FLAGS = dict.fromkeys(
+    ("wxo_deployments", "mvp_components", "instance_migration", "data_subject_requests"), False
+)
+
 _VERSION = VersionInfo(__version__, __version__, "flowserve", LANGFLOW_API_VERSION)
 
 
@@ -85,7 +95,7 @@ async def config(request: Request) -> Response:
     settings = services.settings
     return JSONResponse(
         ConfigInfo(
-            feature_flags={"mvp_components": False},
+            feature_flags=_FEATURE_FLAGS,
             max_file_size_upload=settings.max_body_bytes // (1024 * 1024),
             event_delivery="streaming",
             voice_mode_available=False,
@@ -115,8 +125,14 @@ async def config(request: Request) -> Response:
             custom_component_admin_only=True,
             a2a_enabled=False,
             agentic_experience=False,
+            assistant_max_message_length=0,
             local_vector_store_available=False,
+            default_vector_store_backend="",
+            configured_vector_store_backends=[],
             blocked_component_types=[],
+            catalog_governance_enabled=False,
+            # Flow files' component code is never run, so never substituted either.
+            substitute_outdated_component_code=False,
             backend="embedded" if settings.embedded else "postgres+redis",
             session_ttl=settings.session_ttl,
         )

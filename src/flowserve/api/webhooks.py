@@ -79,6 +79,11 @@ async def receive_webhook(request: Request) -> Response:
     services: Services = request.app.state.services
     body = await read_body(request)
     _, record, _ = await services.runner.webhook_graph(request.path_params["flow_id_or_name"])
+    if not body:
+        # Langflow's answer, word for word.
+        raise BadRequest(
+            "Request body is empty. You should provide a JSON payload containing the flow ID."
+        )
     key = request.headers.get("idempotency-key")
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
         raise BadRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")

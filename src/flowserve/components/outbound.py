@@ -116,7 +116,11 @@ async def _resolve(host: str, port: int) -> list[IPAddress]:
 
 async def check_url(url: str, allow: Allowlist) -> None:
     """Raise ``BlockedURL`` unless ``url`` is http(s) to a public or allowlisted host."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        given_port = parts.port  # raises for a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        raise Invalid(f"the URL '{url}' is malformed: {exc}") from exc
     if parts.scheme not in ("http", "https"):
         raise Invalid(f"only http and https URLs can be fetched, not '{url}'")
     host = (parts.hostname or "").lower()
@@ -127,7 +131,7 @@ async def check_url(url: str, allow: Allowlist) -> None:
     try:
         addresses: list[IPAddress] = [ipaddress.ip_address(host)]
     except ValueError:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = given_port or (443 if parts.scheme == "https" else 80)
         addresses = await _resolve(host, port)
     for address in addresses:
         if not is_public(address) and not allow.permits_address(address):

@@ -32,7 +32,12 @@ def build_overlay(graph: Graph, tweaks: Mapping[str, Any] | None) -> Overlay:
                     _apply(node, str(field), field_value, overlay, problems)
             continue
         holders = [n for n in graph.nodes.values() if _has_field(n, key)]
-        if not holders:
+        if not holders and (key in graph.nodes or key in graph.display_names):
+            problems.append(
+                f"tweak '{key}': a node's tweaks must be an object of field values, "
+                f"got {type(value).__name__}"
+            )
+        elif not holders:
             problems.append(
                 f"tweak '{key}': no node with this id or display name, "
                 "and no node has a field of this name"

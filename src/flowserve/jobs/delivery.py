@@ -75,13 +75,17 @@ class Allowlist:
 
 async def check_url(url: str, allow: Allowlist) -> None:
     """Raise ``UnsafeURL`` unless ``url`` is http(s) to a public (or allowlisted) host."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises for a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        raise UnsafeURL(f"Webhook URL '{url}' is malformed: {exc}") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeURL(f"Webhook URL '{url}' must be an absolute http:// or https:// URL")
     host = parts.hostname.lower().rstrip(".")
     if host in allow.hosts:
         return
-    for address in await _resolve(host, parts.port or (443 if parts.scheme == "https" else 80)):
+    for address in await _resolve(host, port or (443 if parts.scheme == "https" else 80)):
         if not address.is_global and not allow.permits(address):
             raise UnsafeURL(
                 f"Webhook URL '{url}' points to {address}, a private, loopback, link-local or "

@@ -54,28 +54,22 @@ class AnthropicClient:
         )
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        payload = await self.transport.post_json(self.url, self.headers, _body(request, False))
-        try:
-            return _parse_message(payload)
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise UpstreamError(f"{self.provider} answered in an unexpected shape: {exc}") from exc
+        body = _body(request, False)
+        return await self.transport.post_parsed(self.url, self.headers, body, _parse_message)
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[Chunk, None]:
         state = _StreamState()
         stream = self.transport.stream_events(self.url, self.headers, _body(request, True))
         async with aclosing(stream) as events:
             async for event, data in events:
-                try:
-                    payload = msgspec.json.decode(data)
-                except msgspec.DecodeError as exc:
-                    raise UpstreamError(f"{self.provider} streamed malformed JSON") from exc
+                payload = self.transport.decode_event(data)
                 if event == "error" or (
                     isinstance(payload, dict) and payload.get("type") == "error"
                 ):
                     error = payload.get("error") if isinstance(payload, dict) else None
                     message = error.get("message") if isinstance(error, dict) else payload
                     raise UpstreamError(f"{self.provider} API error: {message}")
-                text = state.feed(payload)
+                text = self.transport.parse(state.feed, payload)
                 if text:
                     yield Chunk(text=text)
                 if isinstance(payload, dict) and payload.get("type") == "message_stop":

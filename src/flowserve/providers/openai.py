@@ -56,11 +56,7 @@ class OpenAIClient:
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         body = self._body(request, stream=False)
-        payload = await self.transport.post_json(self.url, self.headers, body)
-        try:
-            return _parse_completion(payload)
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise UpstreamError(f"{self.provider} answered in an unexpected shape: {exc}") from exc
+        return await self.transport.post_parsed(self.url, self.headers, body, _parse_completion)
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[Chunk, None]:
         body = self._body(request, stream=True)
@@ -70,15 +66,12 @@ class OpenAIClient:
             async for _event, data in events:
                 if data.strip() == "[DONE]":
                     break
-                try:
-                    payload = msgspec.json.decode(data)
-                except msgspec.DecodeError as exc:
-                    raise UpstreamError(f"{self.provider} streamed malformed JSON") from exc
+                payload = self.transport.decode_event(data)
                 if isinstance(payload, dict) and "error" in payload:
                     error = payload["error"]
                     message = error.get("message") if isinstance(error, dict) else error
                     raise UpstreamError(f"{self.provider} API error: {message}")
-                text = state.feed(payload)
+                text = self.transport.parse(state.feed, payload)
                 if text:
                     yield Chunk(text=text)
         yield Chunk(response=state.response())

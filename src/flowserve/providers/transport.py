@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
@@ -21,6 +21,10 @@ from flowserve.errors import UpstreamError
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 _MAX_RETRY_AFTER = 30.0
 _MAX_MESSAGE = 500
+# What reading an answer of the wrong shape raises (``["x"]`` on a list, ``.get`` on a str...).
+_SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
+
+T = TypeVar("T")
 
 
 class Transport:
@@ -52,14 +56,10 @@ class Transport:
                     url, headers=_json_headers(headers), content=content, timeout=self.timeout
                 )
             except httpx.TransportError as exc:
-                if attempt < self.max_retries:
-                    attempt += 1
-                    await asyncio.sleep(self._delay(attempt, None))
-                    continue
-                raise self._transport_error(exc) from exc
+                attempt = await self._retry(attempt, None, exc)
+                continue
             if response.status_code in RETRY_STATUSES and attempt < self.max_retries:
-                attempt += 1
-                await asyncio.sleep(self._delay(attempt, response.headers.get("retry-after")))
+                attempt = await self._retry(attempt, response.headers.get("retry-after"))
                 continue
             if response.status_code >= 400:
                 raise self._status_error(response.status_code, response.content)
@@ -85,17 +85,12 @@ class Transport:
             try:
                 response = await self.client.send(request, stream=True)
             except httpx.TransportError as exc:
-                if attempt < self.max_retries:
-                    attempt += 1
-                    await asyncio.sleep(self._delay(attempt, None))
-                    continue
-                raise self._transport_error(exc) from exc
+                attempt = await self._retry(attempt, None, exc)
+                continue
             try:
                 if response.status_code in RETRY_STATUSES and attempt < self.max_retries:
-                    attempt += 1
-                    retry_after = response.headers.get("retry-after")
                     await response.aclose()
-                    await asyncio.sleep(self._delay(attempt, retry_after))
+                    attempt = await self._retry(attempt, response.headers.get("retry-after"))
                     continue
                 if response.status_code >= 400:
                     raise self._status_error(response.status_code, await response.aread())
@@ -107,6 +102,38 @@ class Transport:
                 return
             finally:
                 await response.aclose()
+
+    async def post_parsed(
+        self, url: str, headers: Mapping[str, str], body: Any, parse: Callable[[Any], T]
+    ) -> T:
+        """``post_json``, then ``parse`` the answer; an answer of the wrong shape is a 502."""
+        return self.parse(parse, await self.post_json(url, headers, body))
+
+    def parse(self, parse: Callable[[Any], T], payload: Any) -> T:
+        """``parse(payload)``, an answer (or streamed event) of the wrong shape a 502."""
+        try:
+            return parse(payload)
+        except _SHAPE_ERRORS as exc:
+            raise UpstreamError(f"{self.provider} answered in an unexpected shape: {exc}") from exc
+
+    def decode_event(self, data: str) -> Any:
+        """The JSON of one streamed event; garbage is an ``UpstreamError``."""
+        try:
+            return msgspec.json.decode(data)
+        except msgspec.DecodeError as exc:
+            raise UpstreamError(f"{self.provider} streamed malformed JSON") from exc
+
+    async def _retry(
+        self, attempt: int, retry_after: str | None, exc: httpx.TransportError | None = None
+    ) -> int:
+        """Wait before the next attempt and return its number; with the retries spent,
+        raise ``exc`` as an ``UpstreamError`` (callers check statuses themselves)."""
+        if attempt >= self.max_retries:
+            assert exc is not None
+            raise self._transport_error(exc) from exc
+        attempt += 1
+        await asyncio.sleep(self._delay(attempt, retry_after))
+        return attempt
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after:

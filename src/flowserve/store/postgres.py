@@ -78,6 +78,11 @@ def translate(exc: BaseException) -> FlowserveError:
         return Invalid("folder_id names no existing project")
     if isinstance(exc, asyncpg.CheckViolationError):
         return Invalid(f"Rejected by the database: {exc.constraint_name}")
+    if isinstance(
+        exc, asyncpg.CharacterNotInRepertoireError | asyncpg.UntranslatableCharacterError
+    ):
+        # PostgreSQL text and jsonb cannot hold U+0000: a client's input, not our failure.
+        return Invalid("Text containing a NUL character (\\u0000) cannot be stored")
     if isinstance(exc, asyncpg.UndefinedTableError | asyncpg.UndefinedColumnError):
         return Unavailable("The database schema is missing or outdated: run `flowserve migrate`")
     if isinstance(exc, _CONNECTION_ERRORS):
@@ -255,6 +260,8 @@ class PostgresFlowStore:
         if flow_id is not None:
             sql = f"SELECT {_FLOW_COLUMNS} FROM flows WHERE id = $1::uuid"
             arg = flow_id
+        elif "\x00" in ref:
+            return None  # no endpoint name holds a NUL (and PostgreSQL cannot compare one)
         else:
             sql = f"SELECT {_FLOW_COLUMNS} FROM flows WHERE endpoint_name = $1"
             arg = ref
