@@ -24,6 +24,8 @@ import redis.asyncio as aioredis
 import structlog
 from redis import exceptions as redis_errors
 from redis.asyncio.client import Pipeline
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 
 from flowserve.engine.types import Message
 from flowserve.errors import FlowserveError, Unavailable
@@ -60,6 +62,9 @@ def connect(url: str) -> aioredis.Redis:
         socket_timeout=5.0,
         health_check_interval=15,
         decode_responses=False,
+        # Pooled connections die with a restarted Redis: reconnect and resend (a few
+        # times, briefly) rather than answer 503 once per stale connection.
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3),
     )
 
 
@@ -160,12 +165,19 @@ class RedisMessageStore:
         async with translated():
             if self._append_sha is None:
                 self._append_sha = await self._redis.script_load(_APPEND_LUA)
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for key, skey, fkey, ms, flow_id, session_id, payloads in items:
-                    pipe.evalsha(
-                        self._append_sha, 3, key, skey, fkey, ms, flow_id, session_id, *payloads
-                    )
-                await pipe.execute()
+            try:
+                await self._append_pipeline(self._append_sha, items)
+            except redis_errors.NoScriptError:
+                # A restarted (or failed-over, or SCRIPT FLUSHed) Redis forgot the script;
+                # NOSCRIPT means none of the batch ran, so it is safe to load and send again.
+                self._append_sha = await self._redis.script_load(_APPEND_LUA)
+                await self._append_pipeline(self._append_sha, items)
+
+    async def _append_pipeline(self, sha: str, items: Sequence[_Append]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key, skey, fkey, ms, flow_id, session_id, payloads in items:
+                pipe.evalsha(sha, 3, key, skey, fkey, ms, flow_id, session_id, *payloads)
+            await pipe.execute()
 
     async def _session_ids(self, flow_id: str) -> list[str]:
         async with translated():
