@@ -18,7 +18,7 @@ from flowserve.providers.model import (
     ToolCall,
     Usage,
 )
-from flowserve.providers.transport import Transport
+from flowserve.providers.transport import SHAPE_ERRORS, Transport
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
@@ -57,7 +57,7 @@ class AnthropicClient:
         payload = await self.transport.post_json(self.url, self.headers, _body(request, False))
         try:
             return _parse_message(payload)
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
+        except SHAPE_ERRORS as exc:
             raise UpstreamError(f"{self.provider} answered in an unexpected shape: {exc}") from exc
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[Chunk, None]:
@@ -67,7 +67,7 @@ class AnthropicClient:
             async for event, data in events:
                 try:
                     payload = msgspec.json.decode(data)
-                except msgspec.DecodeError as exc:
+                except (msgspec.DecodeError, UnicodeError) as exc:
                     raise UpstreamError(f"{self.provider} streamed malformed JSON") from exc
                 if event == "error" or (
                     isinstance(payload, dict) and payload.get("type") == "error"
@@ -75,11 +75,20 @@ class AnthropicClient:
                     error = payload.get("error") if isinstance(payload, dict) else None
                     message = error.get("message") if isinstance(error, dict) else payload
                     raise UpstreamError(f"{self.provider} API error: {message}")
-                text = state.feed(payload)
+                try:
+                    text = state.feed(payload)
+                except SHAPE_ERRORS as exc:
+                    raise UpstreamError(
+                        f"{self.provider} streamed an unexpected shape: {exc}"
+                    ) from exc
                 if text:
                     yield Chunk(text=text)
                 if isinstance(payload, dict) and payload.get("type") == "message_stop":
+                    state.done = True
                     break
+        if not state.complete:
+            # The body ended cleanly but the answer did not: a proxy or server cut it short.
+            raise UpstreamError(f"{self.provider} stream ended before the answer was complete")
         yield Chunk(response=state.response())
 
 
@@ -177,12 +186,19 @@ class _StreamState:
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
         self.model = ""
+        self.done = False  # saw message_stop
+        self.started = False  # saw message_start
+
+    @property
+    def complete(self) -> bool:
+        return self.started and (self.done or self.finish_reason is not None)
 
     def feed(self, payload: Any) -> str:
         if not isinstance(payload, dict):
             return ""
         kind = payload.get("type")
         if kind == "message_start":
+            self.started = True
             message = payload.get("message") or {}
             self.model = str(message.get("model") or "")
             self.usage = _usage(message.get("usage"))
@@ -214,7 +230,7 @@ class _StreamState:
         for _, block in sorted(self.blocks.items()):
             try:
                 arguments = msgspec.json.decode(block["json"]) if block["json"] else {}
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, UnicodeError):
                 arguments = {}
             calls.append(
                 ToolCall(

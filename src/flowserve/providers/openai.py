@@ -22,7 +22,7 @@ from flowserve.providers.model import (
     ToolCall,
     Usage,
 )
-from flowserve.providers.transport import Transport
+from flowserve.providers.transport import SHAPE_ERRORS, Transport
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -59,7 +59,7 @@ class OpenAIClient:
         payload = await self.transport.post_json(self.url, self.headers, body)
         try:
             return _parse_completion(payload)
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
+        except SHAPE_ERRORS as exc:
             raise UpstreamError(f"{self.provider} answered in an unexpected shape: {exc}") from exc
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[Chunk, None]:
@@ -69,18 +69,27 @@ class OpenAIClient:
         async with aclosing(self.transport.stream_events(self.url, self.headers, body)) as events:
             async for _event, data in events:
                 if data.strip() == "[DONE]":
+                    state.done = True
                     break
                 try:
                     payload = msgspec.json.decode(data)
-                except msgspec.DecodeError as exc:
+                except (msgspec.DecodeError, UnicodeError) as exc:
                     raise UpstreamError(f"{self.provider} streamed malformed JSON") from exc
                 if isinstance(payload, dict) and "error" in payload:
                     error = payload["error"]
                     message = error.get("message") if isinstance(error, dict) else error
                     raise UpstreamError(f"{self.provider} API error: {message}")
-                text = state.feed(payload)
+                try:
+                    text = state.feed(payload)
+                except SHAPE_ERRORS as exc:
+                    raise UpstreamError(
+                        f"{self.provider} streamed an unexpected shape: {exc}"
+                    ) from exc
                 if text:
                     yield Chunk(text=text)
+        if not state.complete:
+            # The body ended cleanly but the answer did not: a proxy or server cut it short.
+            raise UpstreamError(f"{self.provider} stream ended before the answer was complete")
         yield Chunk(response=state.response())
 
     def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
@@ -144,7 +153,7 @@ def _arguments(raw: Any) -> dict[str, Any]:
         return {}
     try:
         decoded = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeError):
         return {"input": raw}
     return decoded if isinstance(decoded, dict) else {"input": decoded}
 
@@ -187,6 +196,12 @@ class _StreamState:
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
         self.model = ""
+        self.done = False  # saw [DONE]
+        self.answered = False  # saw a choice
+
+    @property
+    def complete(self) -> bool:
+        return self.answered and (self.done or self.finish_reason is not None)
 
     def feed(self, payload: Any) -> str:
         if not isinstance(payload, dict):
@@ -197,6 +212,7 @@ class _StreamState:
         if not choices:
             return ""
         choice = choices[0]
+        self.answered = True
         self.finish_reason = choice.get("finish_reason") or self.finish_reason
         delta = choice.get("delta") or {}
         for fragment in delta.get("tool_calls") or []:

@@ -18,6 +18,10 @@ import msgspec
 
 from flowserve.errors import UpstreamError
 
+# What reading a decoded answer that is not the expected shape raises: a missing key,
+# a list where a dict should be, a string where a number should be.
+SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
+
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 _MAX_RETRY_AFTER = 30.0
 _MAX_MESSAGE = 500
@@ -65,7 +69,7 @@ class Transport:
                 raise self._status_error(response.status_code, response.content)
             try:
                 return msgspec.json.decode(response.content)
-            except msgspec.DecodeError as exc:
+            except (msgspec.DecodeError, UnicodeError) as exc:  # not JSON, or not UTF-8
                 raise UpstreamError(f"{self.provider} answered with malformed JSON") from exc
 
     async def stream_events(
@@ -141,7 +145,7 @@ def _error_message(body: bytes) -> str:
     """The provider's own error text: ``{"error": {"message": ...}}`` for both APIs."""
     try:
         decoded = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeError):
         text = body.decode(errors="replace").strip()
         return text[:_MAX_MESSAGE] or "no error message"
     if isinstance(decoded, dict):
