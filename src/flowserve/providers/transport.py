@@ -18,11 +18,13 @@ import msgspec
 
 from flowserve.errors import UpstreamError
 
+# What reading a decoded answer that is not the expected shape raises: a missing key,
+# a list where a dict should be, a string where a number should be.
+SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
+
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 _MAX_RETRY_AFTER = 30.0
 _MAX_MESSAGE = 500
-# What reading an answer of the wrong shape raises (``["x"]`` on a list, ``.get`` on a str...).
-_SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
 
 T = TypeVar("T")
 
@@ -65,7 +67,7 @@ class Transport:
                 raise self._status_error(response.status_code, response.content)
             try:
                 return msgspec.json.decode(response.content)
-            except msgspec.DecodeError as exc:
+            except (msgspec.DecodeError, UnicodeError) as exc:  # not JSON, or not UTF-8
                 raise UpstreamError(f"{self.provider} answered with malformed JSON") from exc
 
     async def stream_events(
@@ -113,14 +115,14 @@ class Transport:
         """``parse(payload)``, an answer (or streamed event) of the wrong shape a 502."""
         try:
             return parse(payload)
-        except _SHAPE_ERRORS as exc:
+        except SHAPE_ERRORS as exc:
             raise UpstreamError(f"{self.provider} answered in an unexpected shape: {exc}") from exc
 
     def decode_event(self, data: str) -> Any:
         """The JSON of one streamed event; garbage is an ``UpstreamError``."""
         try:
             return msgspec.json.decode(data)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeError) as exc:
             raise UpstreamError(f"{self.provider} streamed malformed JSON") from exc
 
     async def _retry(
@@ -168,7 +170,7 @@ def _error_message(body: bytes) -> str:
     """The provider's own error text: ``{"error": {"message": ...}}`` for both APIs."""
     try:
         decoded = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeError):
         text = body.decode(errors="replace").strip()
         return text[:_MAX_MESSAGE] or "no error message"
     if isinstance(decoded, dict):
