@@ -36,7 +36,7 @@ EXPECTED: dict[Fault, str] = {
     "hang_after_headers": rf"API timed out after {TIMEOUT:g}s",
     "not_json": "malformed JSON",
     "bad_utf8": "malformed JSON",
-    "truncated": "peer closed connection",
+    "truncated": "closed the connection before the answer was complete",
     "cut_short": "malformed JSON|stream ended before the answer was complete",
     "wrong_shape": "unexpected shape|malformed JSON|stream ended before the answer was complete",
 }

@@ -16,14 +16,13 @@ Base URL: the node's base URL field or tweak, then the provider's variable
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import httpx
+import aiohttp
 
-from flowserve.components.outbound import http_client
 from flowserve.engine.component import Component, NodeContext
 from flowserve.engine.types import Message, TokenUsage
 from flowserve.errors import Invalid
@@ -38,6 +37,7 @@ from flowserve.providers import (
     OpenAIClient,
     ToolSpec,
     Usage,
+    new_session,
 )
 
 
@@ -106,7 +106,7 @@ class ModelSettings:
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_RETRIES
 
-    def client(self, http: httpx.AsyncClient) -> ChatClient:
+    def client(self, http: aiohttp.ClientSession) -> ChatClient:
         common: dict[str, Any] = {
             "api_key": self.api_key,
             "base_url": self.base_url,
@@ -322,12 +322,27 @@ class Generation:
     message_id: str
 
 
+# The services key of the shared provider session (``providers.new_session``).
+PROVIDER_SESSION = "provider_http"
+
+
+@asynccontextmanager
+async def provider_session(ctx: NodeContext) -> AsyncIterator[aiohttp.ClientSession]:
+    """The server's shared provider session, or a short-lived one (embedded runs)."""
+    shared = ctx.run.services.get(PROVIDER_SESSION)
+    if isinstance(shared, aiohttp.ClientSession) and not shared.closed:
+        yield shared
+        return
+    async with new_session() as session:
+        yield session
+
+
 async def generate(
     ctx: NodeContext, settings: ModelSettings, request: ChatRequest, *, stream: bool
 ) -> Generation:
     """One model call. When streaming, text chunks become Langflow ``token`` events of
     one AI message, announced by an ``add_message`` in state "partial" before the first."""
-    async with http_client(ctx) as http:
+    async with provider_session(ctx) as http:
         client = settings.client(http)
         if not stream:
             response = await client.complete(request)

@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
-import httpx
+import aiohttp
 import msgspec
 
 from flowserve.errors import UpstreamError
@@ -29,7 +29,7 @@ DEFAULT_MAX_TOKENS = 4096
 class AnthropicClient:
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: aiohttp.ClientSession,
         *,
         api_key: str | None,
         base_url: str = ANTHROPIC_BASE_URL,

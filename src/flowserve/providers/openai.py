@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
-import httpx
+import aiohttp
 import msgspec
 
 from flowserve.errors import UpstreamError
@@ -33,7 +33,7 @@ _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 class OpenAIClient:
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: aiohttp.ClientSession,
         *,
         api_key: str | None,
         base_url: str = OPENAI_BASE_URL,
