@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from flowserve.api.errors import EXCEPTION_HANDLERS
+from flowserve.api.hot import HotRoutes
 from flowserve.api.mcp import McpRuntime
 from flowserve.api.middleware import RequestContextMiddleware
 from flowserve.api.openapi import build_spec
@@ -71,9 +72,10 @@ def create_app(
         metrics.close()
         log.info("stopped")
 
+    routes = build_routes()
     app = Starlette(
-        routes=build_routes(),
-        middleware=_middleware(settings, metrics),
+        routes=routes,
+        middleware=[*_middleware(settings, metrics), Middleware(HotRoutes, routes=routes)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
