@@ -3,6 +3,9 @@
 Every answer comes ``--latency`` seconds after the request (default 50 ms), so
 whatever a client measures above that is the client's own overhead. Streaming
 answers send their first chunk after the same delay, then the rest at once.
+The first streamed token is ``@<ns>``: the wall clock (``time.time_ns()``) when
+that chunk was handed to the server, so a client on the same machine can tell
+how long the token took to reach it from the moment the model sent it.
 
     python bench/fake_openai.py --port 8099 --latency 0.05
 """
@@ -57,7 +60,10 @@ def build_app(latency: float) -> Starlette:
 
     async def _chunks(model: str, created: int) -> AsyncIterator[bytes]:
         for i, token in enumerate(REPLY):
-            delta = {"role": "assistant", "content": token} if i == 0 else {"content": token}
+            if i == 0:
+                delta = {"role": "assistant", "content": f"@{time.time_ns()}"}
+            else:
+                delta = {"content": token}
             chunk = {
                 "id": "chatcmpl-bench",
                 "object": "chat.completion.chunk",

@@ -40,6 +40,17 @@ if ! reachable 127.0.0.1 6379; then
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
   wait_for 127.0.0.1 6379 Redis
 fi
+# The fault tests start, stop and restart Redis and PostgreSQL instances of their own
+# (spare ports, temporary directories): they need the binaries even when the shared
+# servers above run elsewhere (a container, another host).
+if ! command -v redis-server >/dev/null; then
+  echo "ensure_services: installing redis-server (binaries for the fault tests)"
+  apt_install redis-server
+fi
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+  echo "ensure_services: installing postgresql (binaries for the fault tests)"
+  apt_install postgresql
+fi
 # The deployment tests run deploy/nginx.conf in a foreground nginx (never the system service).
 if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
   echo "ensure_services: installing nginx"

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+import sys
 import uuid
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from flowserve.app import create_app
 from flowserve.engine.types import new_id
-from flowserve.logs import LineWriter
+from flowserve.logs import (
+    AccessLine,
+    LineWriter,
+    configure_logging,
+    request_id_var,
+    write_access,
+)
 from flowserve.settings import Settings
 from tests.conftest import _serve_in_lifespan
 
@@ -87,3 +97,40 @@ async def test_access_log_can_be_turned_off(settings: Settings) -> None:
 def test_access_log_setting_reads_from_the_environment() -> None:
     assert Settings.from_mapping({"FLOWSERVE_ACCESS_LOG": "false"}).access_log is False
     assert Settings.from_mapping({}).access_log is True
+
+
+def test_access_lines_written_directly_match_structlogs_shape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = io.TextIOWrapper(io.BytesIO(), write_through=True)
+    monkeypatch.setattr(sys, "stderr", stream)
+    try:
+        configure_logging("info", json=True)
+        line = AccessLine("POST", "/api/v1/run/x", "/api/v1/run/{flow}", 200, 1.5, None, "http", "")
+        token = request_id_var.set("abc123")
+        try:
+            assert write_access(line)
+            structlog.get_logger("flowserve.access").info(
+                "request", **{k: getattr(line, k) for k in ACCESS_KEYS}
+            )
+        finally:
+            request_id_var.reset(token)
+        direct, via_structlog = (
+            json.loads(raw)
+            for raw in stream.buffer.getvalue().splitlines()  # type: ignore[attr-defined]
+        )
+        assert direct.keys() == via_structlog.keys()
+        assert direct["request_id"] == "abc123"
+        assert direct["timestamp"][:16] == via_structlog["timestamp"][:16]
+        assert {k: direct[k] for k in ACCESS_KEYS} == {k: via_structlog[k] for k in ACCESS_KEYS}
+
+        with capture_logs():  # someone else's structlog configuration: no direct write
+            assert not write_access(line)
+        configure_logging("warning", json=True)  # info lines filtered: no direct write
+        assert not write_access(line)
+    finally:
+        monkeypatch.undo()
+        configure_logging("info", json=True)
+
+
+ACCESS_KEYS = ("method", "path", "route", "status", "duration_ms", "client", "scheme", "user_agent")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -11,6 +12,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from flowserve.api.errors import EXCEPTION_HANDLERS
+from flowserve.api.hot import HotRoutes
 from flowserve.api.mcp import McpRuntime
 from flowserve.api.middleware import RequestContextMiddleware
 from flowserve.api.openapi import build_spec
@@ -27,7 +29,11 @@ from flowserve.settings import Settings, prometheus_multiproc_dir
 log = structlog.get_logger(__name__)
 
 
-def create_app(settings: Settings, *, registry: Registry | None = None) -> Starlette:
+def create_app(
+    settings: Settings, *, registry: Registry | None = None, serving: bool = False
+) -> Starlette:
+    """The app. ``serving``: this process only serves it (``flowserve serve``), so once
+    started its garbage collector may be tuned for serving (see ``tune_gc``)."""
     mcp = McpRuntime(settings)
     metrics = Metrics(multiprocess_dir=prometheus_multiproc_dir())
     run_slots = RunSlots(
@@ -54,6 +60,8 @@ def create_app(settings: Settings, *, registry: Registry | None = None) -> Starl
                 if settings.job_worker:
                     worker = services.jobs.worker(settings, services.runner, services.http)
                     await background.enter_async_context(running_worker(worker))
+                if serving:
+                    tune_gc()
                 log.info(
                     "started",
                     backend="embedded" if settings.embedded else "postgres+redis",
@@ -64,9 +72,10 @@ def create_app(settings: Settings, *, registry: Registry | None = None) -> Starl
         metrics.close()
         log.info("stopped")
 
+    routes = build_routes()
     app = Starlette(
-        routes=build_routes(),
-        middleware=_middleware(settings, metrics),
+        routes=routes,
+        middleware=[*_middleware(settings, metrics), Middleware(HotRoutes, routes=routes)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
@@ -111,4 +120,24 @@ def app_from_env() -> Starlette:
 
     settings = Settings.from_env()
     configure_logging(settings.log_level, json=settings.log_json)
-    return create_app(settings)
+    return create_app(settings, serving=True)
+
+
+def tune_gc() -> None:
+    """Keep the cyclic garbage collector off what lives as long as the process.
+
+    Everything allocated by startup (imported modules, the OpenAPI spec, compiled
+    graphs, pools: over 100k objects) never becomes garbage, yet every full
+    collection walks it: 50-90 ms pauses under load, straight into p99. Frozen,
+    those objects are skipped by every collection. A higher first threshold
+    makes young collections rarer, so fewer in-flight requests' objects are
+    promoted to the older generations only to die there.
+    """
+    gc.collect()
+    gc.freeze()
+    _, second, third = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, second, third)
+
+
+# Allocations (minus deallocations) between young collections; CPython's default is 700.
+GC_YOUNG_THRESHOLD = 10_000

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import httpx
 import msgspec
 import structlog
@@ -31,11 +32,13 @@ from flowserve.catalog import (
     record_from_document,
 )
 from flowserve.components import build_registry
+from flowserve.components.llm import PROVIDER_SESSION
 from flowserve.engine import Registry
 from flowserve.errors import FlowserveError
 from flowserve.flowfile import load_document
 from flowserve.jobs import Jobs, open_jobs
 from flowserve.metrics import Metrics, RunObservers
+from flowserve.providers import new_session
 from flowserve.runner import Runner
 from flowserve.settings import Settings, otlp_endpoint, process_environment
 from flowserve.store.base import (
@@ -110,6 +113,7 @@ async def open_services(
         http = await stack.enter_async_context(
             httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
         )
+        provider_http = await stack.enter_async_context(new_session())
         env = process_environment() if environment is None else environment
         runner = Runner(
             flows=flows,
@@ -118,7 +122,7 @@ async def open_services(
             environment=env,
             session_ttl=settings.session_ttl,
             run_timeout=settings.run_timeout,
-            services=component_services(settings, http, env),
+            services=component_services(settings, http, env, provider_http),
             outcome_observer=RunObservers(metrics.run_finished, *([tracer] if tracer else [])),
         )
         jobs = await stack.enter_async_context(open_jobs(settings, runner))
@@ -158,7 +162,10 @@ async def _shutting_down(tracer: RunTracer | None) -> AsyncIterator[None]:
 
 
 def component_services(
-    settings: Settings, http: httpx.AsyncClient, environment: Mapping[str, str]
+    settings: Settings,
+    http: httpx.AsyncClient,
+    environment: Mapping[str, str],
+    provider_http: aiohttp.ClientSession | None = None,
 ) -> dict[str, object]:
     """What components may use beyond the run's variables (see components/outbound.py).
 
@@ -166,6 +173,8 @@ def component_services(
     request's global-variable headers, so a caller cannot switch the guard off.
     """
     services: dict[str, object] = {"http": http, "environment": environment}
+    if provider_http is not None:
+        services[PROVIDER_SESSION] = provider_http
     if settings.outbound_allowlist:
         services["outbound_allowlist"] = settings.outbound_allowlist
     if settings.web_search_url:

@@ -63,7 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         from flowserve.app import create_app
 
-        uvicorn.run(create_app(settings), **config)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings, serving=True), **config)  # type: ignore[arg-type]
     return 0
 
 

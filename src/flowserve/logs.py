@@ -7,8 +7,10 @@ import atexit
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -94,6 +96,62 @@ class LineWriter:
     log = debug = info = warn = warning = error = err = critical = exception = fatal = msg
 
 
+class AccessLine(msgspec.Struct, omit_defaults=False):
+    """One access-log line, the same keys structlog would write for ``log.info("request")``."""
+
+    method: str
+    path: str
+    route: str
+    status: int
+    duration_ms: float
+    client: str | None
+    scheme: str | None
+    user_agent: str
+    event: str = "request"
+    level: str = "info"
+    timestamp: str = ""
+    request_id: str | None = None
+
+
+# Where access lines go without structlog's processor chain (about 10 us a line in
+# the event loop, a tenth of a served request): set by configure_logging when lines
+# are JSON to a binary stream at level info or below; else None (use structlog).
+_access_writer: LineWriter | None = None
+_configured: list[Any] | None = None  # the processor list configure_logging gave structlog
+_iso_second: tuple[int, str] = (-1, "")
+
+
+def _iso_now() -> str:
+    """``2026-11-23T12:28:30.129729Z``, as structlog's ISO UTC timestamper writes it."""
+    global _iso_second
+    second, nanos = divmod(time.time_ns(), 1_000_000_000)
+    cached = _iso_second
+    if cached[0] != second:
+        cached = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+        _iso_second = cached
+    return f"{cached[1]}.{nanos // 1000:06d}Z"
+
+
+def write_access(line: AccessLine) -> bool:
+    """Write an access line straight to the log stream; False when logging is configured
+    otherwise (the caller then logs through structlog)."""
+    writer = _access_writer
+    # Anyone who reconfigured structlog since (structlog.testing.capture_logs, an
+    # embedding application) gets the line through structlog.
+    processors: list[Any] = structlog.get_config()["processors"]
+    if writer is None or processors is not _configured or processors[-1] is not _render_json:
+        return False
+    line.timestamp = _iso_now()
+    request_id = request_id_var.get()
+    if request_id:
+        line.request_id = request_id
+    writer.msg(_access_encoder.encode(line))
+    return True
+
+
+_access_encoder = msgspec.json.Encoder()
+
+
 def configure_logging(level: str = "info", *, json: bool = True) -> None:
     processors: list[structlog.typing.Processor] = [
         structlog.processors.add_log_level,
@@ -103,16 +161,21 @@ def configure_logging(level: str = "info", *, json: bool = True) -> None:
     ]
     factory: Callable[..., Any]
     binary = getattr(sys.stderr, "buffer", None)
+    global _access_writer, _configured
+    _access_writer = None
     if json and binary is not None:
         processors.append(_render_json)
         writer = LineWriter(binary)
         factory = lambda *args: writer  # noqa: E731
+        if _LEVELS[level] <= logging.INFO:
+            _access_writer = writer
     elif json:  # stderr replaced by a text-only stream (tests, embedding applications)
         processors.append(_render_json_text)
         factory = structlog.PrintLoggerFactory(sys.stderr)
     else:
         processors.append(structlog.dev.ConsoleRenderer())
         factory = structlog.PrintLoggerFactory(sys.stderr)
+    _configured = processors
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),

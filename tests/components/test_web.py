@@ -86,6 +86,18 @@ async def test_api_request_posts_json_with_headers_and_query(website: ThreadedSe
     }
 
 
+async def test_api_request_answer_that_is_not_utf8_is_kept_as_text(
+    website: ThreadedServer,
+) -> None:
+    # Latin-1 bytes labelled as JSON: not JSON (JSON is UTF-8), so the text, decoded leniently.
+    component = APIRequest(make_node("APIRequest"))
+    ctx = node_context(services=ALLOW, wanted={"data"})
+    params = {"url_input": f"{website.url}/not-utf8", "method": "GET", "timeout": 5}
+    data: Data = (await component.run(ctx, params))["data"]
+    assert data.data["status_code"] == 200
+    assert data.data["result"] == '{"name": "caf\ufffd"}'
+
+
 async def test_api_request_to_metadata_address_is_refused() -> None:
     component = APIRequest(make_node("APIRequest"))
     ctx = node_context(services=ALLOW, wanted={"data"})

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.fakes.brain import Reply, Turn, decide, split_tokens
+from tests.fakes.garbage import Fault, faulty
 from tests.fakes.server import ThreadedServer
 
 
@@ -23,6 +24,8 @@ class FakeAnthropic:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.fail_statuses: list[int] = []
+        # While set, every request gets this broken answer (tests/fakes/garbage.py).
+        self.fault: Fault | None = None
         self._seq = 0
         self.app = Starlette(routes=[Route("/v1/messages", self.messages, methods=["POST"])])
         self._server: ThreadedServer | None = None
@@ -44,12 +47,16 @@ class FakeAnthropic:
         self.requests.clear()
         self.headers.clear()
         self.fail_statuses.clear()
+        self.fault = None
         self.latency = self.token_latency = 0.0
 
     async def messages(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append(body)
         self.headers.append(dict(request.headers))
+        if self.fault is not None:
+            fault = self.fault
+            return await faulty(fault, bool(body.get("stream")), lambda: self.fault == fault)
         if self.fail_statuses:
             status = self.fail_statuses.pop(0)
             return JSONResponse(

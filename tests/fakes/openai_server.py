@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.fakes.brain import Reply, Turn, decide, split_tokens
+from tests.fakes.garbage import Fault, faulty
 from tests.fakes.server import ThreadedServer
 
 
@@ -31,6 +32,8 @@ class FakeOpenAI:
         self.headers: list[dict[str, str]] = []
         # Statuses to answer the next requests with, one each (retry tests).
         self.fail_statuses: list[int] = []
+        # While set, every request gets this broken answer (tests/fakes/garbage.py).
+        self.fault: Fault | None = None
         self.require_key: str | None = None
         self._seq = 0
         self.app = Starlette(
@@ -58,6 +61,7 @@ class FakeOpenAI:
         self.requests.clear()
         self.headers.clear()
         self.fail_statuses.clear()
+        self.fault = None
         self.require_key = None
         self.latency = self.token_latency = 0.0
 
@@ -65,6 +69,9 @@ class FakeOpenAI:
         body = await request.json()
         self.requests.append(body)
         self.headers.append(dict(request.headers))
+        if self.fault is not None:
+            fault = self.fault
+            return await faulty(fault, bool(body.get("stream")), lambda: self.fault == fault)
         if self.fail_statuses:
             status = self.fail_statuses.pop(0)
             return JSONResponse(

@@ -86,6 +86,10 @@ def build_app() -> Starlette:
             Route("/to-page", lambda r: RedirectResponse("/page")),
             Route("/big", lambda r: Response(b"x" * (6 * 1024 * 1024))),
             Route("/missing", lambda r: Response("nope", status_code=404)),
+            Route(
+                "/not-utf8",
+                lambda r: Response(b'{"name": "caf\xe9"}', media_type="application/json"),
+            ),
         ]
     )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
+import aiohttp
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from flowserve.errors import UpstreamError
-from flowserve.providers import AnthropicClient, ChatMessage, ChatRequest, OpenAIClient
+from flowserve.providers import AnthropicClient, ChatMessage, ChatRequest, OpenAIClient, new_session
 from tests.fakes.server import ThreadedServer
 
 
@@ -44,15 +44,15 @@ def canned() -> Iterator[tuple[Canned, str]]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with new_session() as session:
+        yield session
 
 
 ASK = ChatRequest(model="m", messages=(ChatMessage(role="user", content="hi"),))
 
 
-def _client(kind: str, http: httpx.AsyncClient, url: str) -> OpenAIClient | AnthropicClient:
+def _client(kind: str, http: aiohttp.ClientSession, url: str) -> OpenAIClient | AnthropicClient:
     if kind == "openai":
         return OpenAIClient(http, api_key="k", base_url=url + "/v1", max_retries=0)
     return AnthropicClient(http, api_key="k", base_url=url, max_retries=0)
@@ -69,7 +69,7 @@ def _client(kind: str, http: httpx.AsyncClient, url: str) -> OpenAIClient | Anth
     ],
 )
 async def test_complete_with_a_misshapen_answer_is_an_upstream_error(
-    canned: tuple[Canned, str], http: httpx.AsyncClient, kind: str, body: bytes
+    canned: tuple[Canned, str], http: aiohttp.ClientSession, kind: str, body: bytes
 ) -> None:
     fake, url = canned
     fake.body = body
@@ -87,7 +87,7 @@ async def test_complete_with_a_misshapen_answer_is_an_upstream_error(
     ],
 )
 async def test_stream_with_a_misshapen_event_is_an_upstream_error(
-    canned: tuple[Canned, str], http: httpx.AsyncClient, kind: str, event: str
+    canned: tuple[Canned, str], http: aiohttp.ClientSession, kind: str, event: str
 ) -> None:
     fake, url = canned
     fake.events = [event]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
+import aiohttp
 import pytest
 
 from flowserve.errors import UpstreamError
@@ -15,6 +15,7 @@ from flowserve.providers import (
     ChatResponse,
     ToolCall,
     ToolSpec,
+    new_session,
 )
 from tests.fakes.anthropic_server import FakeAnthropic
 
@@ -26,17 +27,17 @@ LOOKUP = ToolSpec(
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with new_session() as session:
+        yield session
 
 
-def _client(http: httpx.AsyncClient, fake: FakeAnthropic) -> AnthropicClient:
+def _client(http: aiohttp.ClientSession, fake: FakeAnthropic) -> AnthropicClient:
     return AnthropicClient(http, api_key="ant-key", base_url=fake.base_url, backoff=0.01)
 
 
 async def test_system_goes_apart_and_tool_turns_become_blocks(
-    http: httpx.AsyncClient, fake_anthropic: FakeAnthropic
+    http: aiohttp.ClientSession, fake_anthropic: FakeAnthropic
 ) -> None:
     calls = (
         ToolCall(id="t1", name="lookup", arguments={"word": "a"}),
@@ -67,7 +68,7 @@ async def test_system_goes_apart_and_tool_turns_become_blocks(
 
 
 async def test_stream_assembles_text_tools_and_usage(
-    http: httpx.AsyncClient, fake_anthropic: FakeAnthropic
+    http: aiohttp.ClientSession, fake_anthropic: FakeAnthropic
 ) -> None:
     client = _client(http, fake_anthropic)
     texts: list[str] = []
@@ -92,7 +93,7 @@ async def test_stream_assembles_text_tools_and_usage(
 
 
 async def test_overloaded_is_retried(
-    http: httpx.AsyncClient, fake_anthropic: FakeAnthropic
+    http: aiohttp.ClientSession, fake_anthropic: FakeAnthropic
 ) -> None:
     fake_anthropic.fail_statuses = [529]
     request = ChatRequest(model="m", messages=(ChatMessage(role="user", content="hi"),))
@@ -101,7 +102,7 @@ async def test_overloaded_is_retried(
 
 
 async def test_errors_name_the_provider(
-    http: httpx.AsyncClient, fake_anthropic: FakeAnthropic
+    http: aiohttp.ClientSession, fake_anthropic: FakeAnthropic
 ) -> None:
     fake_anthropic.fail_statuses = [400]
     request = ChatRequest(model="m", messages=(ChatMessage(role="user", content="hi"),))

@@ -26,10 +26,16 @@ async def client() -> AsyncIterator[aioredis.Redis]:
 
 
 @pytest.fixture(params=["memory", "redis"])
-def store(request: pytest.FixtureRequest, redis_prefix: str) -> MessageStore:
+async def store(
+    request: pytest.FixtureRequest, redis_prefix: str, client: aioredis.Redis
+) -> AsyncIterator[MessageStore]:
+    opened: MessageStore
     if request.param == "memory":
-        return MemoryMessageStore()
-    return RedisMessageStore(request.getfixturevalue("client"), redis_prefix)
+        opened = MemoryMessageStore()
+    else:
+        opened = RedisMessageStore(client, redis_prefix)
+    yield opened
+    await opened.close()
 
 
 def say(text: str, sender: str = "User") -> Message:

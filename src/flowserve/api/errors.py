@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -44,4 +47,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
     )
 
 
-EXCEPTION_HANDLERS = {FlowserveError: flowserve_error, HTTPException: http_error}
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+EXCEPTION_HANDLERS: dict[Any, Handler] = {
+    FlowserveError: flowserve_error,
+    HTTPException: http_error,
+}

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from flowserve.api.errors import ErrorBody
 from flowserve.api.wire import encode
 from flowserve.engine.types import new_id
-from flowserve.logs import request_id_var
+from flowserve.logs import AccessLine, request_id_var, write_access
 from flowserve.metrics import Metrics
 
 log = structlog.get_logger("flowserve.access")
@@ -90,16 +90,33 @@ class RequestContextMiddleware:
             if self.metrics is not None:
                 self.metrics.http_request(scope["method"], template, status, elapsed)
             if self.access_log:
-                client = scope.get("client")
-                log.info(
-                    "request",
-                    method=scope["method"],
-                    path=scope["path"],
-                    route=template,
-                    status=status,
-                    duration_ms=round(elapsed * 1000, 3),
-                    client=client[0] if client else None,
-                    scheme=scope.get("scheme"),
-                    user_agent=user_agent,
-                )
+                self._log_access(scope, template, status, elapsed, user_agent)
             request_id_var.reset(token)
+
+    @staticmethod
+    def _log_access(
+        scope: Scope, template: str, status: int, elapsed: float, user_agent: str
+    ) -> None:
+        client = scope.get("client")
+        line = AccessLine(
+            method=scope["method"],
+            path=scope["path"],
+            route=template,
+            status=status,
+            duration_ms=round(elapsed * 1000, 3),
+            client=client[0] if client else None,
+            scheme=scope.get("scheme"),
+            user_agent=user_agent,
+        )
+        if not write_access(line):  # text logs, or a stream structlog owns
+            log.info(
+                "request",
+                method=line.method,
+                path=line.path,
+                route=line.route,
+                status=line.status,
+                duration_ms=line.duration_ms,
+                client=line.client,
+                scheme=line.scheme,
+                user_agent=line.user_agent,
+            )

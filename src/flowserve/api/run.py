@@ -51,22 +51,34 @@ class ErrorData(msgspec.Struct):
     code: str
 
 
+_GLOBAL_VAR = GLOBAL_VAR_HEADER.encode()
+
+
 def header_variables(request: Request) -> dict[str, str]:
     """Langflow's per-request global variables: ``X-LANGFLOW-GLOBAL-VAR-<NAME>`` headers."""
+    return _scan_headers(request)[0]
+
+
+def _scan_headers(request: Request) -> tuple[dict[str, str], str]:
+    """The global variables and the ``traceparent`` of a request, in one pass over the
+    raw headers (ASGI servers give the names in lower case)."""
     found: dict[str, str] = {}
-    for name, value in request.headers.items():
-        if name.startswith(GLOBAL_VAR_HEADER) and len(name) > len(GLOBAL_VAR_HEADER):
-            found[name[len(GLOBAL_VAR_HEADER) :].upper().replace("-", "_")] = value
-    return found
+    traceparent = ""
+    for name, value in request.scope["headers"]:
+        if name.startswith(_GLOBAL_VAR) and len(name) > len(_GLOBAL_VAR):
+            variable = name[len(_GLOBAL_VAR) :].decode("latin-1").upper().replace("-", "_")
+            found[variable] = value.decode("latin-1")
+        elif name == b"traceparent":
+            traceparent = value.decode("latin-1")
+    return found, traceparent
 
 
 async def run_flow(request: Request) -> Response:
     runner: Runner = request.app.state.services.runner
     body = await read_body(request)
     run_request = decode(body, RunRequest, empty=_EMPTY_REQUEST)
-    variables = header_variables(request)
+    variables, traceparent = _scan_headers(request)
     prepared = await runner.prepare(request.path_params["flow"], run_request, variables)
-    traceparent = request.headers.get("traceparent")
     if traceparent:
         prepared = dataclasses.replace(prepared, traceparent=traceparent[:128])
     slots: RunSlots = request.app.state.run_slots

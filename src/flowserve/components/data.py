@@ -129,7 +129,7 @@ class TypeConverterComponent(Component):
     async def run(self, ctx: NodeContext, params: Mapping[str, Any]) -> dict[str, Any]:
         value = params.get("input_data")
         if params.get("auto_parse") and isinstance(value, str | Message):
-            with contextlib.suppress(msgspec.DecodeError):
+            with contextlib.suppress(msgspec.DecodeError, UnicodeError):
                 value = msgspec.json.decode(to_text(value))
         outputs: dict[str, Any] = {}
         if "message_output" in ctx.wanted:
@@ -275,7 +275,7 @@ class Webhook(Component):
             return {"output_data": Data({})}
         try:
             body = msgspec.json.decode(raw)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeError):
             body = None
         if not isinstance(body, dict):
             body = {"payload": raw}

@@ -241,7 +241,7 @@ class APIRequest(ToolComponent):
         result: Any
         try:
             result = msgspec.json.decode(raw) if raw else ""
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeError):  # not JSON, or not UTF-8: keep it as text
             result = raw.decode(response.encoding or "utf-8", errors="replace")
         data: dict[str, Any] = {
             "source": url,
@@ -264,7 +264,7 @@ def _body(value: Any) -> bytes | None:
         text: str = value
         try:
             value = msgspec.json.decode(text)
-        except msgspec.DecodeError:
-            return text.encode()
+        except (msgspec.DecodeError, UnicodeError):
+            return text.encode(errors="replace")
     encoded: bytes = msgspec.json.encode(value)
     return encoded

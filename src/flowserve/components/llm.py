@@ -16,14 +16,14 @@ Base URL: the node's base URL field or tweak, then the provider's variable
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import httpx
+import aiohttp
 
-from flowserve.components.outbound import Allowlist, check_url, http_client
+from flowserve.components.outbound import Allowlist, check_url
 from flowserve.engine.component import Component, NodeContext
 from flowserve.engine.types import Message, TokenUsage
 from flowserve.errors import Invalid
@@ -38,6 +38,7 @@ from flowserve.providers import (
     OpenAIClient,
     ToolSpec,
     Usage,
+    new_session,
 )
 
 
@@ -109,7 +110,7 @@ class ModelSettings:
     # it passes the outbound guard, as a URL a caller gives any other component does.
     guarded: bool = False
 
-    def client(self, http: httpx.AsyncClient) -> ChatClient:
+    def client(self, http: aiohttp.ClientSession) -> ChatClient:
         common: dict[str, Any] = {
             "api_key": self.api_key,
             "base_url": self.base_url,
@@ -328,6 +329,21 @@ class Generation:
     message_id: str
 
 
+# The services key of the shared provider session (``providers.new_session``).
+PROVIDER_SESSION = "provider_http"
+
+
+@asynccontextmanager
+async def provider_session(ctx: NodeContext) -> AsyncIterator[aiohttp.ClientSession]:
+    """The server's shared provider session, or a short-lived one (embedded runs)."""
+    shared = ctx.run.services.get(PROVIDER_SESSION)
+    if isinstance(shared, aiohttp.ClientSession) and not shared.closed:
+        yield shared
+        return
+    async with new_session() as session:
+        yield session
+
+
 async def generate(
     ctx: NodeContext, settings: ModelSettings, request: ChatRequest, *, stream: bool
 ) -> Generation:
@@ -335,7 +351,7 @@ async def generate(
     one AI message, announced by an ``add_message`` in state "partial" before the first."""
     if settings.guarded:
         await check_url(settings.base_url, Allowlist.of(ctx))
-    async with http_client(ctx) as http:
+    async with provider_session(ctx) as http:
         client = settings.client(http)
         if not stream:
             response = await client.complete(request)

@@ -69,7 +69,7 @@ def extract_json(text: str) -> Any:
     for candidate in candidates:
         try:
             return msgspec.json.decode(candidate)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeError):
             continue
     raise ValueError("the model's reply contains no JSON")
 

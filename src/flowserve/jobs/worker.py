@@ -22,11 +22,11 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
-from flowserve.errors import FlowserveError
+from flowserve.errors import FlowserveError, Unavailable
 from flowserve.store.jobs import Job, JobQueue, Lease
 
 log = structlog.get_logger(__name__)
@@ -34,6 +34,11 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[Job], Awaitable[Any]]
 
 BUSY_POLL = 0.1  # seconds a busy worker waits for new jobs before looking again
+# Seconds between tries to record a finished job's outcome while the store is down.
+SETTLE_RETRY_MIN = 0.1
+SETTLE_RETRY_MAX = 2.0
+
+T = TypeVar("T")
 
 
 class Defer(Exception):
@@ -123,6 +128,10 @@ class Worker:
                 await self._pause(1.0)
                 continue
             for lease in leases:
+                if lease in self._active:
+                    # Our own job, idle past the visibility timeout while the store was
+                    # down (no heartbeats), reclaimed by ourselves: it is still running here.
+                    continue
                 task = asyncio.create_task(self._process(lease))
                 self._active[lease] = task
                 task.add_done_callback(functools.partial(self._forget, lease))
@@ -179,14 +188,31 @@ class Worker:
                 return
             await self._release(lease, cancelled=False)
             raise
-        except Defer as signal:
-            await self.queue.defer(lease, signal.delay)
+        except Defer as deferred:
+            delay = deferred.delay
+            await self._settle(lease, lambda: self.queue.defer(lease, delay))
             return
         except Exception as exc:
             await self._failed(lease, job, exc)
             return
-        if not await self.queue.complete(lease, result):
+        if not await self._settle(lease, lambda: self.queue.complete(lease, result)):
             log.info("job_already_final", job_id=job.id, kind=job.kind)
+
+    async def _settle(self, lease: Lease, write: Callable[[], Awaitable[T]]) -> T:
+        """Write a job's outcome, retrying while the queue's store is unavailable.
+
+        The run is done: giving up here would leave the job pending, to be run again
+        once its lease expires. Retrying keeps it one run when the store comes back;
+        the heartbeat renews the lease meanwhile, and shutdown cancels the wait.
+        """
+        delay = SETTLE_RETRY_MIN
+        while True:
+            try:
+                return await write()
+            except Unavailable as exc:
+                log.warning("job_outcome_write_failed", job_id=lease.job_id, detail=exc.detail)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, SETTLE_RETRY_MAX)
 
     async def _release(self, lease: Lease, *, cancelled: bool) -> None:
         try:
@@ -211,4 +237,4 @@ class Worker:
             retry_in=retry_in,
             error=error,
         )
-        await self.queue.fail(lease, error, retry_in)
+        await self._settle(lease, lambda: self.queue.fail(lease, error, retry_in))

@@ -1,8 +1,8 @@
-"""Outbound clients for LLM APIs over httpx, behind one neutral chat model.
+"""Outbound clients for LLM APIs over aiohttp, behind one neutral chat model.
 
 ``OpenAIClient`` speaks the Chat Completions API (OpenAI and every compatible
 server), ``AnthropicClient`` the Messages API. Both take a shared
-``httpx.AsyncClient`` and raise only ``UpstreamError``.
+``aiohttp.ClientSession`` (``new_session``) and raise only ``UpstreamError``.
 """
 
 from flowserve.providers.anthropic import ANTHROPIC_BASE_URL, AnthropicClient
@@ -17,6 +17,7 @@ from flowserve.providers.model import (
     Usage,
 )
 from flowserve.providers.openai import OPENAI_BASE_URL, OpenAIClient
+from flowserve.providers.transport import new_session
 
 __all__ = [
     "ANTHROPIC_BASE_URL",
@@ -31,4 +32,5 @@ __all__ = [
     "ToolCall",
     "ToolSpec",
     "Usage",
+    "new_session",
 ]

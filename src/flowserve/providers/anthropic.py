@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
-import httpx
+import aiohttp
 import msgspec
 
 from flowserve.errors import UpstreamError
@@ -29,7 +29,7 @@ DEFAULT_MAX_TOKENS = 4096
 class AnthropicClient:
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: aiohttp.ClientSession,
         *,
         api_key: str | None,
         base_url: str = ANTHROPIC_BASE_URL,
@@ -73,7 +73,11 @@ class AnthropicClient:
                 if text:
                     yield Chunk(text=text)
                 if isinstance(payload, dict) and payload.get("type") == "message_stop":
+                    state.done = True
                     break
+        if not state.complete:
+            # The body ended cleanly but the answer did not: a proxy or server cut it short.
+            raise UpstreamError(f"{self.provider} stream ended before the answer was complete")
         yield Chunk(response=state.response())
 
 
@@ -171,12 +175,19 @@ class _StreamState:
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
         self.model = ""
+        self.done = False  # saw message_stop
+        self.started = False  # saw message_start
+
+    @property
+    def complete(self) -> bool:
+        return self.started and (self.done or self.finish_reason is not None)
 
     def feed(self, payload: Any) -> str:
         if not isinstance(payload, dict):
             return ""
         kind = payload.get("type")
         if kind == "message_start":
+            self.started = True
             message = payload.get("message") or {}
             self.model = str(message.get("model") or "")
             self.usage = _usage(message.get("usage"))
@@ -208,7 +219,7 @@ class _StreamState:
         for _, block in sorted(self.blocks.items()):
             try:
                 arguments = msgspec.json.decode(block["json"]) if block["json"] else {}
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, UnicodeError):
                 arguments = {}
             calls.append(
                 ToolCall(

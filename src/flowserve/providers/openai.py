@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
-import httpx
+import aiohttp
 import msgspec
 
 from flowserve.errors import UpstreamError
@@ -33,7 +33,7 @@ _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 class OpenAIClient:
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: aiohttp.ClientSession,
         *,
         api_key: str | None,
         base_url: str = OPENAI_BASE_URL,
@@ -65,6 +65,7 @@ class OpenAIClient:
         async with aclosing(self.transport.stream_events(self.url, self.headers, body)) as events:
             async for _event, data in events:
                 if data.strip() == "[DONE]":
+                    state.done = True
                     break
                 payload = self.transport.decode_event(data)
                 if isinstance(payload, dict) and "error" in payload:
@@ -74,6 +75,9 @@ class OpenAIClient:
                 text = self.transport.parse(state.feed, payload)
                 if text:
                     yield Chunk(text=text)
+        if not state.complete:
+            # The body ended cleanly but the answer did not: a proxy or server cut it short.
+            raise UpstreamError(f"{self.provider} stream ended before the answer was complete")
         yield Chunk(response=state.response())
 
     def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
@@ -137,7 +141,7 @@ def _arguments(raw: Any) -> dict[str, Any]:
         return {}
     try:
         decoded = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeError):
         return {"input": raw}
     return decoded if isinstance(decoded, dict) else {"input": decoded}
 
@@ -180,6 +184,12 @@ class _StreamState:
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
         self.model = ""
+        self.done = False  # saw [DONE]
+        self.answered = False  # saw a choice
+
+    @property
+    def complete(self) -> bool:
+        return self.answered and (self.done or self.finish_reason is not None)
 
     def feed(self, payload: Any) -> str:
         if not isinstance(payload, dict):
@@ -190,6 +200,7 @@ class _StreamState:
         if not choices:
             return ""
         choice = choices[0]
+        self.answered = True
         self.finish_reason = choice.get("finish_reason") or self.finish_reason
         delta = choice.get("delta") or {}
         for fragment in delta.get("tool_calls") or []:

@@ -24,6 +24,8 @@ import redis.asyncio as aioredis
 import structlog
 from redis import exceptions as redis_errors
 from redis.asyncio.client import Pipeline
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 
 from flowserve.engine.types import Message
 from flowserve.errors import FlowserveError, Unavailable
@@ -60,6 +62,9 @@ def connect(url: str) -> aioredis.Redis:
         socket_timeout=5.0,
         health_check_interval=15,
         decode_responses=False,
+        # Pooled connections die with a restarted Redis: reconnect and resend (a few
+        # times, briefly) rather than answer 503 once per stale connection.
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3),
     )
 
 
@@ -165,18 +170,31 @@ class _BatchConnection:
         self._timeout = timeout
 
     async def send(self, commands: list[bytes]) -> list[Any]:
-        """Each command's reply, an error reply as its exception (``ResponseError``)."""
+        """Each command's reply, an error reply as its exception (``ResponseError``).
+
+        A connection that was idle may have died with a restarted Redis: when it
+        fails before answering, the commands not yet answered are sent once more on
+        a fresh connection rather than failing the batch (a write Redis took but
+        never answered would then be applied twice: the same risk redis-py's own
+        retry takes).
+        """
+        replies: list[Any] = []
+        try:
+            await self._send(commands, replies)
+        except (redis_errors.ConnectionError, ConnectionError):
+            await self._send(commands[len(replies) :], replies)
+        return replies
+
+    async def _send(self, commands: list[bytes], replies: list[Any]) -> None:
         connection = self._connection
         try:
             async with asyncio.timeout(self._timeout):
                 await connection.send_packed_command(commands, check_health=False)
-                replies: list[Any] = []
                 for _ in commands:
                     try:
                         replies.append(await connection.read_response())
                     except redis_errors.ResponseError as exc:  # a reply: the stream is intact
                         replies.append(exc)
-                return replies
         except BaseException:
             # Replies may be left unread: this connection can't be trusted any more.
             await connection.disconnect(nowait=True)

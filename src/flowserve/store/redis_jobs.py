@@ -20,6 +20,8 @@ from typing import Any, TypeVar, cast
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from flowserve.errors import Unavailable
@@ -490,6 +492,9 @@ async def open_redis(url: str) -> AsyncIterator[aioredis.Redis]:
         timeout=10,
         socket_timeout=30,
         health_check_interval=15,
+        # Pooled connections die with a restarted Redis: reconnect and resend (a few
+        # times, briefly) rather than fail once per stale connection.
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3),
     )
     client = aioredis.Redis(connection_pool=pool)
     try:
