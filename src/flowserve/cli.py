@@ -55,6 +55,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # us, closes idle pooled connections and never reuses one we just closed.
         "timeout_keep_alive": 75,
     }
+    if settings.workers > 1 and not settings.redis_url:
+        import structlog
+
+        structlog.get_logger(__name__).warning(
+            "workers_without_redis",
+            detail=(
+                f"FLOWSERVE_WORKERS={settings.workers} without FLOWSERVE_REDIS_URL: each "
+                "worker process keeps its own session memory and job queue, so a "
+                "conversation's next turn or a job poll answered by another worker does "
+                "not see them. Set FLOWSERVE_REDIS_URL, or run one worker per instance."
+            ),
+        )
     if settings.workers > 1:
         # Worker processes rebuild the app from the environment: pass our overrides on.
         _export_overrides(settings)

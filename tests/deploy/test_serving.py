@@ -111,6 +111,8 @@ def test_several_workers_serve_and_drain(serve: Serve) -> None:
     replica.terminate()
     assert replica.wait_exit() in (0, -signal.SIGTERM)
     assert replica.logs().count("Application startup complete") == 2
+    # Embedded stores are per process: the operator is told so at startup.
+    assert "workers_without_redis" in replica.logs()
 
 
 def test_shutdown_deadline_ends_runs_that_outlast_it(tmp_path: Path, flows: Path) -> None:
