@@ -28,7 +28,7 @@ from flowserve.api.flow_types import (
     zip_of,
 )
 from flowserve.api.spec import Operation, Param
-from flowserve.api.wire import JSONResponse, decode, read_body
+from flowserve.api.wire import JSONResponse, attachment, decode, read_body
 from flowserve.catalog import FlowCatalog
 from flowserve.errors import FlowNotFound, Invalid, NotFound
 from flowserve.store.base import FlowFilter, FlowRecord
@@ -172,11 +172,8 @@ async def download_flows(request: Request) -> Response:
     if not records:
         raise NotFound("No flows found.")
     if len(records) == 1:
-        filename = f"{records[0].name or records[0].id}.json".replace('"', "")
-        return JSONResponse(
-            flow_read(records[0]),
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-        )
+        filename = f"{records[0].name or records[0].id}.json"
+        return JSONResponse(flow_read(records[0]), headers=attachment(filename))
     return Response(
         zip_of(records),
         media_type="application/zip",

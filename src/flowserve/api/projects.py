@@ -29,7 +29,7 @@ from flowserve.api.flow_types import (
     zip_of,
 )
 from flowserve.api.spec import Operation, Param
-from flowserve.api.wire import JSONResponse, decode, read_body
+from flowserve.api.wire import JSONResponse, attachment, decode, read_body
 from flowserve.catalog import FlowCatalog, ProjectNotFound
 from flowserve.errors import Invalid
 from flowserve.store.base import FlowFilter, ProjectRecord, canonical_uuid
@@ -123,7 +123,7 @@ async def download_project(request: Request) -> Response:
     return Response(
         zip_of(flows),
         media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{filename or project.id}.zip"'},
+        headers=attachment(f"{filename or project.id}.zip"),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import msgspec
 from starlette.requests import Request
@@ -22,6 +23,17 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return _encoder.encode(content)
+
+
+def attachment(filename: str) -> dict[str, str]:
+    """A ``Content-Disposition`` header for a download named ``filename`` (RFC 6266):
+    an ASCII fallback any client reads, and the exact name UTF-8 encoded. Names come
+    from users: no quote, control character or non-Latin-1 text reaches the header raw."""
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
+    )
+    exact = quote(filename, safe="")
+    return {"Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}"}
 
 
 def encode(value: Any) -> bytes:
