@@ -80,7 +80,10 @@ async def server(
     live_server: Callable[..., LiveServer], flows_dir: Path
 ) -> AsyncIterator[LiveServer]:
     shutil.copy(FLOWS / "basic-prompting.json", flows_dir)
-    async with live_server(job_worker=False) as running:  # no job poll to wait for at exit
+    # The fakes listen on loopback and the base URL comes in request headers, so it must
+    # pass the outbound guard: the operator allows loopback, as for a local model server.
+    # No job worker: no job poll to wait for at exit.
+    async with live_server(job_worker=False, outbound_allowlist="127.0.0.1") as running:
         yield running
 
 
