@@ -70,3 +70,24 @@ async def test_project_download_then_upload_as_a_new_project(
     projects = (await backend_client.get("/api/v1/projects/")).json()
     backup = next(p for p in projects if p["name"] == "Backup")
     assert {f["folder_id"] for f in uploaded.json()} == {backup["id"]}
+
+
+async def test_projects_cannot_form_a_parent_cycle(backend_client: httpx.AsyncClient) -> None:
+    top = (await backend_client.post("/api/v1/projects/", json={"name": "top"})).json()
+    mid = await backend_client.post(
+        "/api/v1/projects/", json={"name": "mid", "parent_id": top["id"]}
+    )
+    low = await backend_client.post(
+        "/api/v1/projects/", json={"name": "low", "parent_id": mid.json()["id"]}
+    )
+    for parent in (top["id"], low.json()["id"]):  # itself, then its grandchild
+        response = await backend_client.patch(
+            f"/api/v1/projects/{top['id']}", json={"parent_id": parent}
+        )
+        assert response.status_code == 422, response.text
+        assert "child of its child" in response.json()["detail"]
+    moved = await backend_client.patch(
+        f"/api/v1/projects/{low.json()['id']}", json={"parent_id": top["id"]}
+    )
+    assert moved.status_code == 200
+    assert moved.json()["parent_id"] == top["id"]

@@ -63,6 +63,18 @@ async def _parent(catalog: FlowCatalog, parent_id: str | None) -> str | None:
     return (await _project(catalog, parent_id)).id
 
 
+async def _refuse_cycle(catalog: FlowCatalog, project_id: str, parent_id: str) -> None:
+    """422 when ``parent_id`` is the project itself or one of its descendants."""
+    seen: set[str] = set()
+    current: str | None = canonical_uuid(parent_id) or parent_id
+    while current is not None and current not in seen:
+        if current == project_id:
+            raise Invalid("A project cannot be its own parent, nor the child of its child")
+        seen.add(current)
+        ancestor = await catalog.flows.get_project(current)
+        current = ancestor.parent_id if ancestor is not None else None
+
+
 async def list_projects(request: Request) -> Response:
     projects = await _catalog(request).flows.list_projects()
     return JSONResponse([folder_read(p) for p in projects])
@@ -91,8 +103,8 @@ async def update_project(request: Request) -> Response:
     catalog = _catalog(request)
     body = decode(await read_body(request), FolderUpdate)
     project = await _project(catalog, request.path_params["project_id"])
-    if body.parent_id is not None and canonical_uuid(body.parent_id) == project.id:
-        raise Invalid("A project cannot be its own parent")
+    if body.parent_id is not None:
+        await _refuse_cycle(catalog, project.id, body.parent_id)
     changed = msgspec.structs.replace(
         project,
         name=body.name if body.name is not None else project.name,
