@@ -286,10 +286,11 @@ def _output_ids(graph: Graph, request: RunRequest) -> tuple[str, ...]:
         ref = request.output_component
         if ref in graph.nodes:
             return (ref,)
+        # As Langflow's Graph._run: a display name selects every node that bears it.
         ids = graph.display_names.get(ref, ())
-        if len(ids) == 1:
+        if ids:
             return ids
-        raise InvalidRunInput(f"output_component '{ref}' names no single node of this flow")
+        raise InvalidRunInput(f"output_component '{ref}' names no node of this flow")
     if request.output_type == "debug":
         return graph.order
     kind = request.output_type or "chat"

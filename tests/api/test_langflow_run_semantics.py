@@ -90,3 +90,27 @@ async def test_null_input_and_output_types_are_accepted(client: httpx.AsyncClien
     # null input_type feeds every input component (the flow's only one is a Text Input).
     assert body["outputs"][0]["outputs"][0]["results"]["message"]["text"] == "typed"
     assert body["session_id"] == HELLO
+
+
+async def test_output_component_by_display_name_selects_every_node_bearing_it(
+    client: httpx.AsyncClient,
+) -> None:
+    # Graph._run reports each vertex whose id or display name is in outputs.
+    twin_a = node("ChatOutput-b", "ChatOutput")
+    twin_b = node("ChatOutput-c", "ChatOutput")
+    for twin in (twin_a, twin_b):
+        twin["data"]["node"]["display_name"] = "Answer"
+    flow_id = await _create(
+        client,
+        [node("ChatInput-a", "ChatInput", input_value=""), twin_a, twin_b],
+        [
+            edge("ChatInput-a", "message", "ChatOutput-b", "input_value"),
+            edge("ChatInput-a", "message", "ChatOutput-c", "input_value"),
+        ],
+    )
+    url = f"/api/v1/run/{flow_id}"
+    both = await client.post(url, json={"input_value": "q", "output_component": "Answer"})
+    assert both.status_code == 200, both.text
+    assert _components(both.json()) == ["ChatOutput-b", "ChatOutput-c"]
+    one = await client.post(url, json={"input_value": "q", "output_component": "ChatOutput-c"})
+    assert _components(one.json()) == ["ChatOutput-c"]
