@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from flowserve.components.models import AnthropicModel, OpenAIModel
-from flowserve.errors import Invalid, UpstreamError
+from flowserve.engine import Graph
+from flowserve.errors import Forbidden, Invalid, UpstreamError
 from tests.fakes.anthropic_server import FakeAnthropic
-from tests.fakes.flows import RecordingSink, load_graph, make_node, node_context, run_graph
+from tests.fakes.flows import FlowRun, RecordingSink, load_graph, make_node, node_context
+from tests.fakes.flows import run_graph as _run_graph
 from tests.fakes.openai_server import FakeOpenAI
+
+# The fakes listen on loopback, which the outbound guard refuses to base URLs a caller
+# chose (tweaks, headers) unless the operator allowlists it, as these tests do.
+LOOPBACK = {"outbound_allowlist": "127.0.0.1"}
+
+
+async def run_graph(graph: Graph, **kwargs: Any) -> FlowRun:
+    kwargs["services"] = {**LOOPBACK, **(kwargs.get("services") or {})}
+    return await _run_graph(graph, **kwargs)
+
 
 LM = "LanguageModelComponent-FLeYF"
 SYSTEM = "Answer the user as if you were a GenAI expert"
@@ -183,7 +197,7 @@ async def test_ollama_model_needs_no_key(fake_openai: FakeOpenAI) -> None:
 
 async def test_legacy_openai_component_fields(fake_openai: FakeOpenAI) -> None:
     component = OpenAIModel(make_node("OpenAIModel"))
-    ctx = node_context(wanted={"text_output"})
+    ctx = node_context(wanted={"text_output"}, services=LOOPBACK)
     out = await component.run(
         ctx,
         {
@@ -202,7 +216,7 @@ async def test_legacy_openai_component_fields(fake_openai: FakeOpenAI) -> None:
 
 async def test_legacy_anthropic_component_fields(fake_anthropic: FakeAnthropic) -> None:
     component = AnthropicModel(make_node("AnthropicModel"))
-    ctx = node_context(wanted={"text_output", "model_output"})
+    ctx = node_context(wanted={"text_output", "model_output"}, services=LOOPBACK)
     out = await component.run(
         ctx,
         {
@@ -259,3 +273,16 @@ async def test_callers_own_header_key_may_go_to_their_base_url(fake_openai: Fake
         services={"environment": environment},
     )
     assert fake_openai.headers[0]["authorization"] == "Bearer sk-caller"
+
+
+@pytest.mark.parametrize(
+    "base_url", ["http://127.0.0.1:9/v1", "http://169.254.169.254/latest", "http://localhost/v1"]
+)
+async def test_a_tweaked_base_url_into_the_private_network_is_refused(base_url: str) -> None:
+    graph = load_graph("basic-prompting.json")
+    with pytest.raises(Forbidden, match=r"private, loopback or link-local"):
+        await _run_graph(
+            graph,
+            input_value="hi",
+            tweaks={LM: {"model": "gpt-4o-mini", "base_url": base_url, "api_key": "sk-mine"}},
+        )

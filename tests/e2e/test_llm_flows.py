@@ -36,7 +36,10 @@ async def test_basic_prompting_streams_tokens_then_ends(
         "input_value": "tell me a joke",
         "tweaks": {"LanguageModelComponent-FLeYF": {"model": "gpt-4o-mini"}},
     }
-    async with live_server() as server, httpx.AsyncClient(timeout=30) as http:
+    async with (
+        live_server(outbound_allowlist="127.0.0.1") as server,
+        httpx.AsyncClient(timeout=30) as http,
+    ):
         plain = await http.post(
             f"{server.url}/api/v1/run/{BASIC}", json=body, headers=provider_headers(fake_openai)
         )
@@ -71,7 +74,10 @@ async def test_memory_chatbot_second_turn_sees_the_first_over_http(
 ) -> None:
     shutil.copy(FLOWS / "memory-chatbot.json", flows_dir)
     tweaks = {"Agent-AlLub": {"model": [{"name": "gpt-4o-mini", "provider": "OpenAI"}]}}
-    async with live_server() as server, httpx.AsyncClient(timeout=30) as http:
+    async with (
+        live_server(outbound_allowlist="127.0.0.1") as server,
+        httpx.AsyncClient(timeout=30) as http,
+    ):
         for text in ("My name is Ada", "What is my name?"):
             response = await http.post(
                 f"{server.url}/api/v1/run/{MEMORY}",
@@ -88,7 +94,10 @@ async def test_llm_flow_without_a_model_is_a_422_naming_the_node(
     live_server: Any, flows_dir: Path
 ) -> None:
     shutil.copy(FLOWS / "basic-prompting.json", flows_dir)
-    async with live_server() as server, httpx.AsyncClient(timeout=30) as http:
+    async with (
+        live_server(outbound_allowlist="127.0.0.1") as server,
+        httpx.AsyncClient(timeout=30) as http,
+    ):
         response = await http.post(f"{server.url}/api/v1/run/{BASIC}", json={"input_value": "x"})
     assert response.status_code == 422
     assert "LanguageModelComponent-FLeYF" in response.json()["detail"]

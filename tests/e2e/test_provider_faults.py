@@ -80,7 +80,9 @@ async def server(
     live_server: Callable[..., LiveServer], flows_dir: Path
 ) -> AsyncIterator[LiveServer]:
     shutil.copy(FLOWS / "basic-prompting.json", flows_dir)
-    async with live_server(job_worker=False) as running:  # no job poll to wait for at exit
+    async with live_server(
+        job_worker=False, outbound_allowlist="127.0.0.1"
+    ) as running:  # no job poll to wait for at exit
         yield running
 
 
