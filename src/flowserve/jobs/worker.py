@@ -8,7 +8,8 @@ cancelled and the job marked ``cancelled``). A handler that raises is retried
 with exponential backoff and jitter until the job's attempts are used up,
 except for errors that cannot succeed on a retry (4xx ``FlowserveError``,
 ``Permanent``). On shutdown running jobs get a grace period, then are put back
-in the queue for another worker.
+in the queue for another worker. A finished job whose outcome cannot be written
+(the store is down) keeps trying until it can, rather than be run again later.
 """
 
 from __future__ import annotations
