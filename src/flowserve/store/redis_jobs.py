@@ -43,6 +43,7 @@ DELIVERY_LOG_LENGTH = 200
 MAX_CONNECTIONS = 100
 IDLE_CONSUMER_MS = 24 * 3600 * 1000  # empty consumers idle this long are dropped
 RETRY_POLL = 0.1  # seconds between looks at the retry set while it is not empty
+RETRY_SOON = {"Retry-After": "1"}  # told to clients while Redis is down, as store/redis.py does
 
 _ACK = """
 redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
@@ -237,7 +238,7 @@ class RedisJobQueue:
         try:
             return await action()
         except RedisError as exc:
-            raise Unavailable(f"Redis is unavailable: {exc}") from exc
+            raise Unavailable(f"Redis is unavailable: {exc}", headers=RETRY_SOON) from exc
 
     async def _ensure_group(self) -> None:
         if self._group_ready:
@@ -432,7 +433,7 @@ class RedisSubscriptionStore:
         try:
             return await action()
         except RedisError as exc:
-            raise Unavailable(f"Redis is unavailable: {exc}") from exc
+            raise Unavailable(f"Redis is unavailable: {exc}", headers=RETRY_SOON) from exc
 
     async def put(self, subscription: Subscription) -> None:
         key = f"{self._prefix}{SUBSCRIPTIONS}{subscription.flow_id}"
