@@ -37,5 +37,6 @@ async def test_sessions_work_again_after_redis_restarts(own_redis: RedisInstance
         await store.append(flow, "s", [Message(text="after")], 60)
         history = await store.history(flow, "s", limit=10, ttl=60)
     finally:
+        await store.close()
         await client.aclose()
     assert [m.text for m in history] == ["before", "after"]
