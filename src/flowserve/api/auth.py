@@ -11,13 +11,17 @@ names), or of every flow when ``FLOWSERVE_WEBHOOK_AUTH=false``.
 
 A key restricted to some flows may call routes naming one of its flows,
 metadata routes, and routes whose ``Operation.filters_flows`` says the handler
-filters by the caller (``may_touch``); any other route spans every flow and
-answers 403. The principal lands in ``request.state.principal``.
+filters by the caller (``may_touch``, ``flows_in_view``, ``check_flows``); any
+other route spans every flow and answers 403. Such handlers show a restricted
+key only its flows' data, and answer 403 when a body or query parameter names
+another flow (or one that does not exist), exactly as a path naming it would.
+The principal lands in ``request.state.principal``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Literal
 from urllib.parse import parse_qsl
 
@@ -27,7 +31,7 @@ from starlette.responses import Response
 from flowserve.access import ANONYMOUS, MISSING_KEY, UNRESTRICTED, Access, Principal
 from flowserve.api.spec import Endpoint, Operation
 from flowserve.errors import FlowNotAllowed, InsufficientScope, InvalidApiKey, MissingApiKey
-from flowserve.store.base import FlowRecord
+from flowserve.store.base import FlowRecord, canonical_uuid
 
 Anonymous = Literal["public_flow", "webhook"]
 
@@ -70,6 +74,39 @@ def may_touch(request: Request, record: FlowRecord) -> bool:
     """Whether the caller's key may see or use ``record``: for handlers that pick flows
     from a body or list them (flow listings, batch deletes, MCP tool calls)."""
     return principal(request).allows_flow(record.id, record.endpoint_name)
+
+
+async def flows_in_view(request: Request) -> frozenset[str] | None:
+    """The ids of the flows the caller's key may touch; None when it may touch every flow.
+
+    A key may list endpoint names: they are resolved to the flows' ids here (a name
+    no flow has is left out), so results can be filtered by the ids stored with them."""
+    allowed = principal(request).flows
+    if allowed is None:
+        return None
+    cached: frozenset[str] | None = getattr(request.state, "flows_in_view", None)
+    if cached is not None:
+        return cached
+    ids: set[str] = set()
+    for ref in allowed:
+        flow_id = canonical_uuid(ref)
+        if flow_id is None:
+            record = await _flow(request, ref)
+            flow_id = record.id if record is not None else None
+        if flow_id is not None:
+            ids.add(flow_id)
+    view = frozenset(ids)
+    request.state.flows_in_view = view
+    return view
+
+
+async def check_flows(request: Request, refs: Iterable[str]) -> None:
+    """403 unless the caller may touch every flow in ``refs`` (ids or endpoint names named
+    by a body or a query parameter); unknown flows are refused alike, as on paths."""
+    caller = principal(request)
+    if caller.flows is not None:
+        for ref in refs:
+            await _check_flow(request, caller, ref)
 
 
 def flow_param(path: str) -> str | None:

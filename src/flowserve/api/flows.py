@@ -11,6 +11,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from flowserve.api.auth import check_flows, flows_in_view
 from flowserve.api.errors import ErrorBody
 from flowserve.api.flow_types import (
     Deleted,
@@ -90,10 +91,12 @@ async def create_flow(request: Request) -> Response:
 async def list_flows(request: Request) -> Response:
     catalog = _catalog(request)
     params = request.query_params
+    view = await flows_in_view(request)
     where = FlowFilter(
         name=params.get("name"),
         endpoint_name=params.get("endpoint_name"),
         folder_id=params.get("folder_id"),
+        ids=tuple(sorted(view)) if view is not None else None,
     )
     paged = "get_all" in params and not _flag(request, "get_all", True)
     paged = paged or ("get_all" not in params and ("page" in params or "size" in params))
@@ -147,6 +150,7 @@ async def delete_flow(request: Request) -> Response:
 
 async def delete_flows(request: Request) -> Response:
     ids = decode(await read_body(request), list[str])
+    await check_flows(request, ids)
     deleted = await _catalog(request).delete(ids)
     return JSONResponse(Deleted(len(deleted)))
 
@@ -167,6 +171,7 @@ async def download_flows(request: Request) -> Response:
         ids = decode(await read_body(request), list[str])
     else:
         ids = request.query_params.getlist("ids") or request.query_params.getlist("flow_ids")
+    await check_flows(request, ids)
     records = await _catalog(request).flows.get_many(ids)
     if not records:
         raise NotFound("No flows found.")
@@ -223,6 +228,7 @@ OPERATIONS = [
         tag="flows",
         responses={200: FlowListing, 401: ErrorBody, 422: ErrorBody},
         params=_LIST_PARAMS,
+        filters_flows=True,
     ),
     Operation(
         "DELETE",
@@ -233,6 +239,7 @@ OPERATIONS = [
         tag="flows",
         request=list[str],
         responses={200: Deleted, **_E},
+        filters_flows=True,
     ),
     Operation(
         "POST",
@@ -254,6 +261,7 @@ OPERATIONS = [
         tag="flows",
         responses={200: FlowRead, **_E},
         params=(_IDS,),
+        filters_flows=True,
     ),
     Operation(
         "POST",
@@ -264,6 +272,7 @@ OPERATIONS = [
         tag="flows",
         request=list[str],
         responses={200: FlowRead, **_E},
+        filters_flows=True,
     ),
     Operation(
         "GET",

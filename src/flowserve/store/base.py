@@ -71,6 +71,8 @@ class FlowFilter(msgspec.Struct, kw_only=True, frozen=True):
     name: str | None = None
     endpoint_name: str | None = None
     folder_id: str | None = None
+    # Only flows with one of these ids (an empty tuple matches none): a restricted key's view.
+    ids: tuple[str, ...] | None = None
 
 
 class FlowStore(Protocol):

@@ -189,6 +189,9 @@ def _where(where: FlowFilter | None) -> tuple[str, list[Any]]:
             if value is not None:
                 args.append(value)
                 clauses.append(f"{column} = ${len(args)}")
+        if where.ids is not None:
+            args.append(_uuids(list(where.ids)))
+            clauses.append(f"id = ANY(${len(args)}::uuid[])")
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 

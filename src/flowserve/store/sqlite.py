@@ -100,6 +100,10 @@ def _where(where: FlowFilter | None) -> tuple[str, list[Any]]:
             if value is not None:
                 clauses.append(f"{column} = ?")
                 args.append(value)
+        if where.ids is not None:
+            wanted = _uuids(list(where.ids))
+            clauses.append(f"id IN ({_marks(wanted)})")
+            args.extend(wanted)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
