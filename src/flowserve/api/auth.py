@@ -7,7 +7,9 @@ to other flows, a 403. ``public`` routes are not wrapped at all. A route with
 a ``{flow...}`` path parameter may also let anonymous callers in: runs of a
 flow whose ``access_type`` is ``PUBLIC`` (rate limited per client address), and
 webhooks of the flows listed in ``FLOWSERVE_OPEN_WEBHOOKS`` (ids or endpoint
-names), or of every flow when ``FLOWSERVE_WEBHOOK_AUTH=false``.
+names), or of every flow when ``FLOWSERVE_WEBHOOK_AUTH=false``. ``/metrics``
+(``anonymous="scraper"``) also opens to ``FLOWSERVE_METRICS_TOKEN`` as a Bearer
+token, or to anyone with ``FLOWSERVE_METRICS_PUBLIC=true``.
 
 A key restricted to some flows may call routes naming one of its flows,
 metadata routes, and routes whose ``Operation.filters_flows`` says the handler
@@ -33,7 +35,7 @@ from flowserve.api.spec import Endpoint, Operation
 from flowserve.errors import FlowNotAllowed, InsufficientScope, InvalidApiKey, MissingApiKey
 from flowserve.store.base import FlowRecord, canonical_uuid
 
-Anonymous = Literal["public_flow", "webhook"]
+Anonymous = Literal["public_flow", "webhook", "scraper"]
 
 _FLOW_PARAM = re.compile(r"\{(flow[a-z_]*)(?::[^}]*)?\}")
 _BEARER = b"bearer "
@@ -131,6 +133,7 @@ def guard(op: Operation) -> Endpoint:
     scope = op.scope
     param = flow_param(op.path)
     kind = anonymous_kind(op) if param is not None else None
+    scraper = op.anonymous == "scraper"
     spans_flows = param is None and not op.filters_flows and op.tag not in _FLOWLESS_TAGS
 
     async def guarded(request: Request) -> Response:
@@ -139,6 +142,9 @@ def guard(op: Operation) -> Endpoint:
             request.state.principal = UNRESTRICTED
             return await endpoint(request)
         key = presented_key(request)
+        if scraper and access.opens_metrics(key):
+            request.state.principal = ANONYMOUS
+            return await endpoint(request)
         ref = request.path_params.get(param) if param is not None else None
         if key is None:
             if (
