@@ -24,7 +24,7 @@ import msgspec
 import structlog
 
 from flowserve.engine import Registry
-from flowserve.errors import Conflict, FlowserveError, InvalidFlow, NotFound
+from flowserve.errors import Conflict, FlowChanged, FlowserveError, InvalidFlow, NotFound
 from flowserve.flowcache import GraphCache, compile_record
 from flowserve.flowfile import parse_flow
 from flowserve.store.base import (
@@ -32,6 +32,7 @@ from flowserve.store.base import (
     ENDPOINT_NAME,
     FlowFilter,
     FlowRecord,
+    FlowRevision,
     FlowStore,
     ProjectRecord,
     canonical_uuid,
@@ -189,6 +190,25 @@ class FlowCatalog:
         stored, created = await self.flows.upsert(await self.checked(record))
         await self.changed({stored.id: stored.version})
         return stored, created
+
+    async def replace(
+        self, record: FlowRecord, revisions: Sequence[FlowRevision] | None
+    ) -> FlowRecord:
+        """Update an existing flow only while it is at one of ``revisions`` (None: any):
+        If-Match. Each try is one compare-and-set write; ``FlowChanged`` when none applies."""
+        checked = await self.checked(record)
+        candidates: Sequence[FlowRevision | None] = [None] if revisions is None else revisions
+        for expected in candidates:
+            stored = await self.flows.update(checked, expected=expected)
+            if stored is not None:
+                await self.changed({stored.id: stored.version})
+                return stored
+        if revisions is None:
+            raise FlowChanged(f"Flow {checked.id} does not exist; If-Match: * needs it to")
+        raise FlowChanged(
+            f"Flow {checked.id} has changed since the version If-Match names (its current "
+            "ETag is in the ETag header): read it again and reapply your change"
+        )
 
     async def upsert_many(self, records: list[FlowRecord]) -> list[tuple[FlowRecord, bool]]:
         """Validate all, then write all: one invalid flow and none is written."""
