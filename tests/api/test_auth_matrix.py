@@ -8,7 +8,9 @@ key, and keys restricted to this flow or to another one.
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -30,7 +32,7 @@ from tests.api.authed import (
     auth_settings,
     authed_app,
 )
-from tests.conftest import TEST_REDIS_URL
+from tests.conftest import FLOWS, TEST_REDIS_URL
 
 SCOPES = ("read", "execute", "write", "admin")
 SCENARIOS = (
@@ -222,3 +224,25 @@ async def test_restricted_key_sees_only_its_flows_data(authed: AuthedApp, listed
     assert left == {(HELLO, "s-hello"), (HELLO, "shared"), (PROMPT_ECHO, "s-echo")}
     flows = (await get("/api/v1/flows/", headers=ADMIN)).json()
     assert {f["id"] for f in flows} == {HELLO, PROMPT_ECHO}
+
+
+async def test_restricted_key_sees_only_its_flows_jobs(flows_dir: Path) -> None:
+    shutil.copy(FLOWS / "webhook-echo.json", flows_dir)
+    async with authed_app(auth_settings(flows_dir)) as authed:
+        hook = await authed.client.post("/api/v1/webhook/webhook-echo", json={}, headers=ADMIN)
+        assert hook.status_code == 202, hook.text
+        job = f"/api/v1/jobs/{hook.json()['job_id']}"
+        flow_id = json.loads((FLOWS / "webhook-echo.json").read_text())["id"]
+        own = await authed.create_key(name="hook", scopes=["read"], flows=["webhook-echo"])
+        seen = await authed.client.get(job, headers={"x-api-key": own["api_key"]})
+        assert seen.status_code == 200
+        assert seen.json()["flow_id"] == flow_id
+        other = await authed.create_key(name="hello", scopes=["read", "execute"], flows=[HELLO])
+        for method in ("GET", "DELETE"):
+            refused = await authed.client.request(
+                method, job, headers={"x-api-key": other["api_key"]}
+            )
+            assert refused.status_code == 403
+            assert (
+                refused.json()["detail"] == f"This API key is not allowed to access flow {flow_id}"
+            )
