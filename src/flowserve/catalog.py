@@ -24,7 +24,7 @@ import msgspec
 import structlog
 
 from flowserve.engine import Registry
-from flowserve.errors import Conflict, FlowChanged, FlowserveError, InvalidFlow, NotFound
+from flowserve.errors import Conflict, FlowserveError, InvalidFlow, NotFound
 from flowserve.flowcache import GraphCache, compile_record
 from flowserve.flowfile import parse_flow
 from flowserve.store.base import (
@@ -193,9 +193,9 @@ class FlowCatalog:
 
     async def replace(
         self, record: FlowRecord, revisions: Sequence[FlowRevision] | None
-    ) -> FlowRecord:
-        """Update an existing flow only while it is at one of ``revisions`` (None: any):
-        If-Match. Each try is one compare-and-set write; ``FlowChanged`` when none applies."""
+    ) -> FlowRecord | None:
+        """Update an existing flow only while it is at one of ``revisions`` (None: at any).
+        Each try is one compare-and-set write; None when none applied (nothing written)."""
         checked = await self.checked(record)
         candidates: Sequence[FlowRevision | None] = [None] if revisions is None else revisions
         for expected in candidates:
@@ -203,12 +203,7 @@ class FlowCatalog:
             if stored is not None:
                 await self.changed({stored.id: stored.version})
                 return stored
-        if revisions is None:
-            raise FlowChanged(f"Flow {checked.id} does not exist; If-Match: * needs it to")
-        raise FlowChanged(
-            f"Flow {checked.id} has changed since the version If-Match names (its current "
-            "ETag is in the ETag header): read it again and reapply your change"
-        )
+        return None
 
     async def upsert_many(self, records: list[FlowRecord]) -> list[tuple[FlowRecord, bool]]:
         """Validate all, then write all: one invalid flow and none is written."""

@@ -77,10 +77,14 @@ async def replace_if_match(
     if current is not None:
         seen = revision(current)
         revisions = [seen] if revisions is None or seen in revisions else []
-    try:
-        return await catalog.replace(record, revisions)
-    except FlowChanged as exc:
-        now = await catalog.flows.get(record.id)
-        if now is not None:
-            exc.headers["ETag"] = etag(now)
-        raise
+    stored = await catalog.replace(record, revisions)
+    if stored is not None:
+        return stored
+    now = await catalog.flows.get(record.id)
+    if now is None:
+        raise FlowChanged(f"Flow {record.id} does not exist, and If-Match needs it to")
+    raise FlowChanged(
+        f"Flow {now.id} has changed since the version If-Match names (its current ETag is"
+        " in the ETag header): read it again and reapply your change",
+        headers=etag_header(now),
+    )
