@@ -99,7 +99,7 @@ def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
                 allow_origins=origins,
                 allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                 allow_headers=["*"],
-                expose_headers=["X-Request-ID", "Retry-After"],
+                expose_headers=["X-Request-ID", "Retry-After", "ETag"],
                 allow_credentials=False,  # keys travel in headers, never cookies
                 max_age=600,
             )

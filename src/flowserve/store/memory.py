@@ -139,6 +139,14 @@ class MemoryMessageStore:
                 removed += len(session.messages)
         return removed
 
+    async def delete_flow(self, flow_id: str) -> int:
+        removed = 0
+        for key in self._keys(flow_id, None):
+            session = self._sessions.pop(key)
+            if session.expires_at > time.monotonic():
+                removed += len(session.messages)
+        return removed
+
     async def ping(self) -> None:
         return None
 

@@ -462,6 +462,17 @@ class RedisSubscriptionStore:
 
         return await self._call(run)
 
+    async def delete_flow(self, flow_id: str) -> int:
+        key = f"{self._prefix}{SUBSCRIPTIONS}{flow_id}"
+
+        async def run() -> int:
+            ids = await self._redis.hkeys(key)
+            logs = [f"{self._prefix}{DELIVERY_LOG}{_text(sid)}" for sid in ids]
+            await self._redis.delete(key, *logs)
+            return len(ids)
+
+        return await self._call(run)
+
     async def record(self, subscription_id: str, attempt: DeliveryAttempt) -> None:
         key = f"{self._prefix}{DELIVERY_LOG}{subscription_id}"
 
