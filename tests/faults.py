@@ -138,10 +138,10 @@ class RedisInstance:
             return sock.recv(16).startswith(b"+PONG")
         return False
 
-    def stop(self) -> None:
-        """SIGTERM: the way an orchestrator stops it (Redis syncs the AOF and exits)."""
+    def stop(self, how: signal.Signals = signal.SIGTERM) -> None:
+        """SIGTERM: the way an orchestrator stops it; SIGKILL: a crash."""
         if self._process is not None and self._process.poll() is None:
-            self._process.send_signal(signal.SIGTERM)
+            self._process.send_signal(how)
             try:
                 self._process.wait(timeout=20)
             except subprocess.TimeoutExpired:

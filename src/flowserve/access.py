@@ -158,6 +158,8 @@ class Access:
         self._per_ip = settings.rate_limit_per_ip
         self._lookups_per_ip = settings.rate_limit_key_lookups
         self._bootstrap = hash_key(settings.api_key) if settings.api_key else None
+        self.metrics_public = settings.metrics_public
+        self._metrics_token = hash_key(settings.metrics_token) if settings.metrics_token else None
         self._cache: dict[str, _Cached] = {}
         self._inflight: dict[str, asyncio.Future[KeyRecord | None]] = {}
         self._touch_interval = touch_interval
@@ -220,6 +222,14 @@ class Access:
             raise InvalidApiKey(f"This API key expired at {record.expires_at.isoformat()}")
         self._count_use(record.id)
         return cached.principal
+
+    def opens_metrics(self, presented: str | None) -> bool:
+        """Whether a scraper may read /metrics with this bearer token (or none at all)."""
+        if self.metrics_public:
+            return True
+        if presented is None or self._metrics_token is None:
+            return False
+        return hmac.compare_digest(hash_key(presented), self._metrics_token)
 
     async def authenticate_headers(self, headers: Mapping[str, str]) -> Principal:
         """The caller named by lowercase request headers (``x-api-key`` or Bearer), for

@@ -13,7 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from flowserve.api.errors import EXCEPTION_HANDLERS
 from flowserve.api.hot import HotRoutes
-from flowserve.api.mcp import McpRuntime
+from flowserve.api.mcp import LazyMcp
 from flowserve.api.middleware import RequestContextMiddleware
 from flowserve.api.openapi import build_spec
 from flowserve.api.routes import OPERATIONS, build_routes
@@ -34,7 +34,7 @@ def create_app(
 ) -> Starlette:
     """The app. ``serving``: this process only serves it (``flowserve serve``), so once
     started its garbage collector may be tuned for serving (see ``tune_gc``)."""
-    mcp = McpRuntime(settings)
+    mcp = LazyMcp(settings)
     metrics = Metrics(multiprocess_dir=prometheus_multiproc_dir())
     run_slots = RunSlots(
         settings.max_concurrent_runs,
@@ -99,7 +99,7 @@ def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
                 allow_origins=origins,
                 allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                 allow_headers=["*"],
-                expose_headers=["X-Request-ID", "Retry-After"],
+                expose_headers=["X-Request-ID", "Retry-After", "ETag"],
                 allow_credentials=False,  # keys travel in headers, never cookies
                 max_age=600,
             )

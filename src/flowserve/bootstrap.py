@@ -133,7 +133,9 @@ async def open_services(
             registry=registry,
             runner=runner,
             http=http,
-            catalog=FlowCatalog(flows, registry, runner.cache, events),
+            catalog=FlowCatalog(
+                flows, registry, runner.cache, events, leftovers=(messages, jobs.subscriptions)
+            ),
             access=Access(
                 settings, open_key_store(flows), *access_backends(settings, redis_client)
             ),

@@ -5,11 +5,19 @@ an invalid flow raises one ``InvalidFlow`` (422) naming every problem, and
 the store is untouched. After a write, the local graph cache drops the flow
 and ``FlowEvents`` announces it to the other instances (Redis pub/sub); a
 failed announcement is logged, not fatal: their freshness check catches up.
+
+Deleting a flow (alone, in a batch, or with its project) also deletes what
+other stores keep for it (``FlowLeftovers``): its conversation messages, as
+Langflow's ``cascade_delete_flow`` does, and its event subscriptions. They go
+first, so a store that cannot be reached fails the request (503) before
+anything is deleted and a retry finishes the job; a flow that appears in the
+meantime (a project gaining one) is cleared after.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import msgspec
@@ -22,7 +30,9 @@ from flowserve.flowfile import parse_flow
 from flowserve.store.base import (
     DEFAULT_PROJECT_ID,
     ENDPOINT_NAME,
+    FlowFilter,
     FlowRecord,
+    FlowRevision,
     FlowStore,
     ProjectRecord,
     canonical_uuid,
@@ -36,11 +46,19 @@ ACCESS_TYPES = frozenset({"PRIVATE", "PUBLIC"})
 # compile, listing and cache entry expensive.
 MAX_NAME_LENGTH = 255
 MAX_NODES = 2_000
+# Flows of a project looked up at once before it is deleted (the rest are cleared after).
+MAX_LISTED = 10_000
 
 
 class FlowEvents(Protocol):
     async def publish(self, changes: dict[str, int | None]) -> None:
         """Announce flow id -> new version (None: deleted) to every instance."""
+        ...
+
+
+class FlowLeftovers(Protocol):
+    async def delete_flow(self, flow_id: str) -> int:
+        """Delete what this store keeps for a deleted flow; how many items went."""
         ...
 
 
@@ -126,12 +144,18 @@ def problems_of(record: FlowRecord, registry: Registry) -> list[str]:
 
 class FlowCatalog:
     def __init__(
-        self, flows: FlowStore, registry: Registry, cache: GraphCache, events: FlowEvents
+        self,
+        flows: FlowStore,
+        registry: Registry,
+        cache: GraphCache,
+        events: FlowEvents,
+        leftovers: Sequence[FlowLeftovers] = (),
     ) -> None:
         self.flows = flows
         self._registry = registry
         self._cache = cache
         self._events = events
+        self._leftovers = tuple(leftovers)
 
     async def checked(self, record: FlowRecord) -> FlowRecord:
         """The record ready to store: validated, id canonical, in an existing project."""
@@ -167,6 +191,20 @@ class FlowCatalog:
         await self.changed({stored.id: stored.version})
         return stored, created
 
+    async def replace(
+        self, record: FlowRecord, revisions: Sequence[FlowRevision] | None
+    ) -> FlowRecord | None:
+        """Update an existing flow only while it is at one of ``revisions`` (None: at any).
+        Each try is one compare-and-set write; None when none applied (nothing written)."""
+        checked = await self.checked(record)
+        candidates: Sequence[FlowRevision | None] = [None] if revisions is None else revisions
+        for expected in candidates:
+            stored = await self.flows.update(checked, expected=expected)
+            if stored is not None:
+                await self.changed({stored.id: stored.version})
+                return stored
+        return None
+
     async def upsert_many(self, records: list[FlowRecord]) -> list[tuple[FlowRecord, bool]]:
         """Validate all, then write all: one invalid flow and none is written."""
         problems: list[str] = []
@@ -187,9 +225,24 @@ class FlowCatalog:
         return results
 
     async def delete(self, flow_ids: list[str]) -> list[str]:
+        known = list(await self.flows.versions(flow_ids))
+        await self._clear(known)
         deleted = await self.flows.delete_many(flow_ids)
+        await self._clear([f for f in deleted if f not in known])
         await self.changed(dict.fromkeys(deleted))
         return deleted
+
+    async def _clear(self, flow_ids: list[str]) -> None:
+        for flow_id in flow_ids:
+            for store in self._leftovers:
+                removed = await store.delete_flow(flow_id)
+                if removed:
+                    log.info(
+                        "flow_leftovers_deleted",
+                        flow_id=flow_id,
+                        store=type(store).__name__,
+                        removed=removed,
+                    )
 
     async def create_project(
         self, name: str, description: str = "", parent_id: str | None = None
@@ -211,9 +264,16 @@ class FlowCatalog:
     async def delete_project(self, project_id: str) -> list[str]:
         if canonical_uuid(project_id) == DEFAULT_PROJECT_ID:
             raise Conflict("The default project cannot be deleted")
+        pid = canonical_uuid(project_id)
+        inside = FlowFilter(folder_id=pid) if pid is not None else None
+        known = (
+            [r.id for r in await self.flows.list(limit=MAX_LISTED, where=inside)] if inside else []
+        )
+        await self._clear(known)
         deleted = await self.flows.delete_project(project_id)
         if deleted is None:
             raise ProjectNotFound(f"Project {project_id} not found")
+        await self._clear([f for f in deleted if f not in known])
         await self.changed(dict.fromkeys(deleted))
         return deleted
 

@@ -20,6 +20,8 @@ Every error carries the HTTP status it maps to and a stable machine-readable
     │   └── ApiKeyNotFound              404 api_key_not_found
     ├── Conflict                        409 conflict
     │   └── EndpointNameTaken           409 endpoint_name_taken
+    ├── PreconditionFailed              412 precondition_failed
+    │   └── FlowChanged                 412 flow_changed (If-Match names an older version)
     ├── PayloadTooLarge                 413 payload_too_large
     ├── Invalid                         422 invalid
     │   ├── InvalidFlow                 422 invalid_flow
@@ -120,6 +122,15 @@ class Conflict(FlowserveError):
 
 class EndpointNameTaken(Conflict):
     code = "endpoint_name_taken"
+
+
+class PreconditionFailed(FlowserveError):
+    status = 412
+    code = "precondition_failed"
+
+
+class FlowChanged(PreconditionFailed):
+    code = "flow_changed"
 
 
 class PayloadTooLarge(FlowserveError):

@@ -104,6 +104,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 
     # Observability
     metrics: bool = True
+    # /metrics needs an admin key, or this token as `Authorization: Bearer` (for Prometheus,
+    # which should not hold an admin key), unless metrics_public says the network guards it.
+    metrics_token: str = ""
+    metrics_public: bool = False
 
     # Outbound HTTP from components (URL, APIRequest, web search, providers).
     # Private, loopback and link-local targets are refused unless listed here

@@ -8,7 +8,9 @@ key, and keys restricted to this flow or to another one.
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -22,6 +24,7 @@ from flowserve.api.routes import OPERATIONS
 from flowserve.api.spec import Operation
 from flowserve.settings import Settings
 from tests.api.authed import (
+    ADMIN,
     BOOTSTRAP_KEY,
     HELLO,
     PROMPT_ECHO,
@@ -29,7 +32,7 @@ from tests.api.authed import (
     auth_settings,
     authed_app,
 )
-from tests.conftest import TEST_REDIS_URL
+from tests.conftest import FLOWS, TEST_REDIS_URL
 
 SCOPES = ("read", "execute", "write", "admin")
 SCENARIOS = (
@@ -144,3 +147,102 @@ async def test_every_route_answers_each_caller_as_its_scope_says(
             if key is not None:
                 assert key not in response.text
     assert not wrong, "\n".join(wrong)
+
+
+# ---- What a flow-restricted key sees on the routes that filter by the caller -----------------
+
+
+async def _chat(authed: AuthedApp, flow: str, session_id: str) -> None:
+    response = await authed.client.post(
+        f"/api/v1/run/{flow}",
+        json={"input_value": f"hi {session_id}", "session_id": session_id},
+        headers={"x-api-key": BOOTSTRAP_KEY},
+    )
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("listed_as", ["id", "endpoint name"])
+async def test_restricted_key_sees_only_its_flows_data(authed: AuthedApp, listed_as: str) -> None:
+    for flow, session in ((HELLO, "s-hello"), (PROMPT_ECHO, "s-echo")):
+        await _chat(authed, flow, session)
+        await _chat(authed, flow, "shared")
+    ref = PROMPT_ECHO if listed_as == "id" else "prompt-echo"
+    key = await authed.create_key(name="echo only", scopes=["read", "write"], flows=[ref])
+    mine = {"x-api-key": str(key["api_key"])}
+    get = authed.client.get
+
+    listed = await get("/api/v1/flows/", headers=mine)
+    assert listed.status_code == 200
+    assert [f["id"] for f in listed.json()] == [PROMPT_ECHO]
+    paged = (await get("/api/v1/flows/", params={"get_all": "false"}, headers=mine)).json()
+    assert (paged["total"], [f["id"] for f in paged["items"]]) == (1, [PROMPT_ECHO])
+    headers_only = await get("/api/v1/flows/", params={"header_flows": "true"}, headers=mine)
+    assert [f["id"] for f in headers_only.json()] == [PROMPT_ECHO]
+    assert (await get("/api/v1/flows/", params={"name": "hello-world"}, headers=mine)).json() == []
+
+    messages = (await get("/api/v1/monitor/messages", headers=mine)).json()
+    assert messages
+    assert {m["flow_id"] for m in messages} == {PROMPT_ECHO}
+    assert {m["session_id"] for m in messages} == {"s-echo", "shared"}
+    other = {"session_id": "s-hello"}
+    assert (await get("/api/v1/monitor/messages", params=other, headers=mine)).json() == []
+    sessions = await get("/api/v1/monitor/messages/sessions", headers=mine)
+    assert sessions.json() == ["s-echo", "shared"]
+    shared = (await get("/api/v1/sessions/shared", headers=mine)).json()
+    assert {m["flow_id"] for m in shared["messages"]} == {PROMPT_ECHO}
+    assert (await get("/api/v1/sessions/s-hello", headers=mine)).status_code == 404
+
+    # Naming another flow in a query parameter or a body is refused, as in a path.
+    for path, params in (
+        ("/api/v1/monitor/messages", {"flow_id": HELLO}),
+        ("/api/v1/monitor/messages/sessions", {"flow_id": HELLO}),
+        ("/api/v1/sessions/shared", {"flow_id": HELLO}),
+        ("/api/v1/flows/download/", {"ids": HELLO}),
+    ):
+        refused = await get(path, params=params, headers=mine)
+        assert refused.status_code == 403, (path, refused.text)
+        assert refused.json()["detail"] == f"This API key is not allowed to access flow {HELLO}"
+    unknown = str(uuid.uuid4())
+    probe = await get("/api/v1/monitor/messages", params={"flow_id": unknown}, headers=mine)
+    assert probe.status_code == 403  # unknown flows alike: no probing for what exists
+    batch = await authed.client.request(
+        "DELETE", "/api/v1/flows/", json=[PROMPT_ECHO, HELLO], headers=mine
+    )
+    assert batch.status_code == 403
+    assert (await get("/api/v1/flows/download/", params={"ids": PROMPT_ECHO}, headers=mine)).json()[
+        "id"
+    ] == PROMPT_ECHO
+
+    # Deleting a session reaches only this key's flows; the other flow keeps its messages.
+    cleared = await authed.client.delete("/api/v1/sessions/shared", headers=mine)
+    assert cleared.status_code == 200
+    assert cleared.json()["deleted"] == 2
+    gone = await authed.client.delete("/api/v1/monitor/messages/session/s-hello", headers=mine)
+    assert gone.status_code == 204
+    everything = (await get("/api/v1/monitor/messages", headers=ADMIN)).json()
+    left = {(m["flow_id"], m["session_id"]) for m in everything}
+    assert left == {(HELLO, "s-hello"), (HELLO, "shared"), (PROMPT_ECHO, "s-echo")}
+    flows = (await get("/api/v1/flows/", headers=ADMIN)).json()
+    assert {f["id"] for f in flows} == {HELLO, PROMPT_ECHO}
+
+
+async def test_restricted_key_sees_only_its_flows_jobs(flows_dir: Path) -> None:
+    shutil.copy(FLOWS / "webhook-echo.json", flows_dir)
+    async with authed_app(auth_settings(flows_dir)) as authed:
+        hook = await authed.client.post("/api/v1/webhook/webhook-echo", json={}, headers=ADMIN)
+        assert hook.status_code == 202, hook.text
+        job = f"/api/v1/jobs/{hook.json()['job_id']}"
+        flow_id = json.loads((FLOWS / "webhook-echo.json").read_text())["id"]
+        own = await authed.create_key(name="hook", scopes=["read"], flows=["webhook-echo"])
+        seen = await authed.client.get(job, headers={"x-api-key": own["api_key"]})
+        assert seen.status_code == 200
+        assert seen.json()["flow_id"] == flow_id
+        other = await authed.create_key(name="hello", scopes=["read", "execute"], flows=[HELLO])
+        for method in ("GET", "DELETE"):
+            refused = await authed.client.request(
+                method, job, headers={"x-api-key": other["api_key"]}
+            )
+            assert refused.status_code == 403
+            assert (
+                refused.json()["detail"] == f"This API key is not allowed to access flow {flow_id}"
+            )

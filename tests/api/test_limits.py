@@ -178,3 +178,30 @@ async def test_cors_allows_only_configured_origins(settings: Settings) -> None:
     assert allowed.headers["access-control-allow-origin"] == "https://b.example.com"
     assert "x-request-id" in allowed.headers["access-control-expose-headers"].lower()
     assert "access-control-allow-origin" not in other.headers
+
+
+async def test_client_hanging_up_on_a_plain_run_cancels_it(
+    live_server: Any, gated: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("flowserve.api.run.DISCONNECT_CHECK_AFTER", 0.05)
+    server = live_server(registry=make_registry(), max_concurrent_runs=1)
+    async with server, httpx.AsyncClient(base_url=server.url) as http:
+        held = asyncio.create_task(http.post(f"/api/v1/run/{gated}", json={}))
+        await entered()
+        held.cancel()  # the caller gives up: its connection closes mid-run
+        await asyncio.gather(held, return_exceptions=True)
+        # The server stops the run (the gate never opens) and frees the slot.
+        for _ in range(200):
+            response = await http.post(f"/api/v1/run/{HELLO}", json={})
+            if response.status_code == 200:
+                break
+            await asyncio.sleep(0.02)
+        metrics = (await http.get("/metrics")).text
+    assert response.status_code == 200
+    assert not Gate.gates.get("limits", asyncio.Event()).is_set()
+    assert re.search(
+        r'flowserve_runs_total\{flow="[0-9a-f-]{36}",status="cancelled"\} 1\.0', metrics
+    )
+    assert re.search(
+        r'flowserve_http_request_duration_seconds_count\{.*status="499"\} 1\.0', metrics
+    ), metrics

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from flowserve.app import create_app
@@ -10,6 +13,7 @@ from flowserve.engine.types import TokenUsage
 from flowserve.metrics import Metrics, RunObservers
 from flowserve.outcome import RunOutcome
 from flowserve.settings import Settings
+from tests.api.authed import ADMIN, auth_settings, authed_app
 from tests.conftest import _serve_in_lifespan
 
 HELLO = "44d4caa3-488a-4d5d-9a1d-20af07107439"
@@ -107,3 +111,52 @@ def test_a_failing_observer_does_not_stop_the_others() -> None:
     observers = RunObservers(broken, lambda outcome: seen.append(outcome.run_id))
     observers(RunOutcome("f", "F", "run-1", "s", "success", 0.0, 0.1, None))
     assert seen == ["run-1"]
+
+
+# ---- Who may scrape: closed by default ------------------------------------------------------
+
+SCRAPE_TOKEN = "scrape-" + "t" * 32
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def scrape_settings(request: pytest.FixtureRequest, flows_dir: Path) -> Settings:
+    """Auth on with a scrape token; keys in SQLite, or in PostgreSQL."""
+    settings = auth_settings(flows_dir, metrics_token=SCRAPE_TOKEN)
+    if request.param == "embedded":
+        return settings
+    return settings.replace(database_url=request.getfixturevalue("clean_pg"))
+
+
+async def test_metrics_need_an_admin_key_or_the_scrape_token(scrape_settings: Settings) -> None:
+    async with authed_app(scrape_settings) as authed:
+        client = authed.client
+        anonymous = await client.get("/metrics")
+        assert anonymous.status_code == 401
+        assert "API key is required" in anonymous.json()["detail"]
+        assert "flowserve_" not in anonymous.text
+        assert (await client.get("/metrics", headers=ADMIN)).status_code == 200
+        bearer = {"Authorization": f"Bearer {SCRAPE_TOKEN}"}
+        scraped = await client.get("/metrics", headers=bearer)
+        assert scraped.status_code == 200
+        assert "flowserve_runs_in_flight" in scraped.text
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer scrape-wrong"})
+        assert wrong.status_code == 401
+        # The scrape token opens /metrics and nothing else.
+        assert (await client.get("/api/v1/flows/", headers=bearer)).status_code == 401
+        read = (await authed.create_key(name="reader", scopes=["read"]))["api_key"]
+        refused = await client.get("/metrics", headers={"x-api-key": read})
+        assert refused.status_code == 403
+        assert "'admin'" in refused.json()["detail"]
+        one_flow = await authed.create_key(name="one", scopes=["admin"], flows=[HELLO])
+        restricted = await client.get("/metrics", headers={"x-api-key": one_flow["api_key"]})
+        assert restricted.status_code == 403
+        for probe in ("/health", "/health_check"):
+            assert (await client.get(probe)).status_code == 200
+
+
+async def test_metrics_can_be_left_public_for_a_guarded_network(flows_dir: Path) -> None:
+    async with authed_app(auth_settings(flows_dir, metrics_public=True)) as authed:
+        response = await authed.client.get("/metrics")
+        assert response.status_code == 200
+        assert "flowserve_" in response.text
+        assert (await authed.client.get("/api/v1/flows/")).status_code == 401

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from flowserve.client import AsyncClient, FlowNotFound, InvalidTweaks
+from flowserve.client import AsyncClient, FlowChanged, FlowNotFound, InvalidTweaks
 from tests.conftest import FLOWS
 
 KEY = "fs_test_client-live-key"
@@ -56,3 +56,22 @@ async def test_flows_crud_and_errors_through_the_client(live_server: Any) -> Non
         await client.delete_flow(created.id)
         with pytest.raises(FlowNotFound):
             await client.get_flow(created.id)
+
+
+async def test_update_flow_with_if_match_refuses_a_stale_etag(live_server: Any) -> None:
+    async with (
+        live_server(auth="on", api_key=KEY) as server,
+        AsyncClient(server.url, api_key=KEY) as client,
+    ):
+        seen = await client.get_flow("prompt-echo")
+        assert seen.etag
+        updated = await client.update_flow(seen.id, if_match=seen.etag, description="mine")
+        assert updated.description == "mine"
+        assert updated.etag not in (None, seen.etag)
+        with pytest.raises(FlowChanged) as caught:
+            await client.update_flow(seen.id, if_match=seen.etag, description="stale")
+        assert caught.value.status == 412
+        assert "If-Match" in caught.value.detail
+        assert (await client.get_flow(seen.id)).description == "mine"
+        # Without if_match the last writer wins, as in Langflow.
+        assert (await client.update_flow(seen.id, description="last")).description == "last"

@@ -7,16 +7,24 @@ from typing import Any
 import pytest
 
 from flowserve.components.models import AnthropicModel, OpenAIModel
-from flowserve.components.outbound import BlockedURL
-from flowserve.errors import Invalid, UpstreamError
+from flowserve.engine import Graph
+from flowserve.errors import Forbidden, Invalid, UpstreamError
 from tests.fakes.anthropic_server import FakeAnthropic
-from tests.fakes.flows import RecordingSink, load_graph, make_node, node_context, run_graph
+from tests.fakes.flows import FlowRun, RecordingSink, load_graph, make_node, node_context
+from tests.fakes.flows import run_graph as _run_graph
 from tests.fakes.openai_server import FakeOpenAI
 
+# The fakes listen on loopback, which the outbound guard refuses to base URLs a caller
+# chose (tweaks, headers) unless the operator allowlists it, as these tests do.
+LOOPBACK = {"outbound_allowlist": "127.0.0.1"}
+
+
+async def run_graph(graph: Graph, **kwargs: Any) -> FlowRun:
+    kwargs["services"] = {**LOOPBACK, **(kwargs.get("services") or {})}
+    return await _run_graph(graph, **kwargs)
+
+
 LM = "LanguageModelComponent-FLeYF"
-# The fakes listen on loopback: a base URL the run's caller chose must pass the
-# outbound guard, so the tests that choose one allow it as an operator would.
-ALLOW = {"outbound_allowlist": "127.0.0.1"}
 SYSTEM = "Answer the user as if you were a GenAI expert"
 
 
@@ -32,7 +40,6 @@ async def test_model_and_base_url_chosen_by_tweak(fake_openai: FakeOpenAI) -> No
                 "api_key": "sk-tweak",
             }
         },
-        services=ALLOW,
     )
     assert run.output_text() == "Echo: What is Langflow?"
     sent = fake_openai.requests[0]
@@ -169,7 +176,6 @@ async def test_env_key_is_not_sent_to_a_tweaked_base_url(fake_openai: FakeOpenAI
         input_value="hi",
         tweaks={LM: {"model": "gpt-4o-mini", "base_url": fake_openai.base_url}},
         variables={"OPENAI_API_KEY": "sk-server-secret"},
-        services=ALLOW,
     )
     assert run.output_text() == "Echo: hi"  # keyless OpenAI-compatible servers still work
     assert "authorization" not in fake_openai.headers[0]
@@ -184,7 +190,6 @@ async def test_ollama_model_needs_no_key(fake_openai: FakeOpenAI) -> None:
         tweaks={
             LM: {"model": [{"name": "llama3.2", "provider": "Ollama"}], "ollama_base_url": root}
         },
-        services=ALLOW,
     )
     assert run.output_text() == "Echo: local"
     assert fake_openai.requests[0]["model"] == "llama3.2"
@@ -192,7 +197,7 @@ async def test_ollama_model_needs_no_key(fake_openai: FakeOpenAI) -> None:
 
 async def test_legacy_openai_component_fields(fake_openai: FakeOpenAI) -> None:
     component = OpenAIModel(make_node("OpenAIModel"))
-    ctx = node_context(wanted={"text_output"}, services=ALLOW)
+    ctx = node_context(wanted={"text_output"}, services=LOOPBACK)
     out = await component.run(
         ctx,
         {
@@ -211,7 +216,7 @@ async def test_legacy_openai_component_fields(fake_openai: FakeOpenAI) -> None:
 
 async def test_legacy_anthropic_component_fields(fake_anthropic: FakeAnthropic) -> None:
     component = AnthropicModel(make_node("AnthropicModel"))
-    ctx = node_context(wanted={"text_output", "model_output"}, services=ALLOW)
+    ctx = node_context(wanted={"text_output", "model_output"}, services=LOOPBACK)
     out = await component.run(
         ctx,
         {
@@ -238,7 +243,7 @@ async def test_env_key_is_not_sent_to_a_base_url_from_request_headers(
         input_value="hi",
         tweaks={LM: {"model": "gpt-4o-mini"}},
         variables=variables,
-        services={"environment": environment, **ALLOW},
+        services={"environment": environment},
     )
     assert "authorization" not in fake_openai.headers[0]
 
@@ -251,7 +256,7 @@ async def test_env_key_goes_to_the_operators_base_url(fake_openai: FakeOpenAI) -
         input_value="hi",
         tweaks={LM: {"model": "gpt-4o-mini"}},
         variables=dict(environment),
-        services={"environment": environment, **ALLOW},
+        services={"environment": environment},
     )
     assert fake_openai.headers[0]["authorization"] == "Bearer sk-server"
 
@@ -265,43 +270,19 @@ async def test_callers_own_header_key_may_go_to_their_base_url(fake_openai: Fake
         input_value="hi",
         tweaks={LM: {"model": "gpt-4o-mini"}},
         variables=variables,
-        services={"environment": environment, **ALLOW},
+        services={"environment": environment},
     )
     assert fake_openai.headers[0]["authorization"] == "Bearer sk-caller"
 
 
 @pytest.mark.parametrize(
-    "choice",
-    [
-        {"tweaks": {LM: {"model": "gpt-4o-mini", "base_url": "http://169.254.169.254/x?"}}},
-        {"variables": {"OPENAI_API_KEY": "sk", "OPENAI_BASE_URL": "http://10.1.2.3/v1"}},
-    ],
+    "base_url", ["http://127.0.0.1:9/v1", "http://169.254.169.254/latest", "http://localhost/v1"]
 )
-async def test_a_base_url_the_caller_chose_passes_the_outbound_guard(
-    choice: dict[str, Any],
-) -> None:
-    # Before, a tweak or an X-LANGFLOW-GLOBAL-VAR-OPENAI_BASE_URL header could point the
-    # model call at the private network, and the 502 echoed what answered there.
+async def test_a_tweaked_base_url_into_the_private_network_is_refused(base_url: str) -> None:
     graph = load_graph("basic-prompting.json")
-    with pytest.raises(BlockedURL, match="FLOWSERVE_OUTBOUND_ALLOWLIST"):
-        await run_graph(
+    with pytest.raises(Forbidden, match=r"private, loopback or link-local"):
+        await _run_graph(
             graph,
             input_value="hi",
-            tweaks=choice.get("tweaks", {LM: {"model": "gpt-4o-mini"}}),
-            variables=choice.get("variables", {"OPENAI_API_KEY": "sk"}),
-            services={"environment": {"OPENAI_API_KEY": "sk"}},
+            tweaks={LM: {"model": "gpt-4o-mini", "base_url": base_url, "api_key": "sk-mine"}},
         )
-
-
-async def test_the_operators_own_base_url_is_not_guarded(fake_openai: FakeOpenAI) -> None:
-    # The environment's OPENAI_BASE_URL (a local model server, say) is the operator's.
-    graph = load_graph("basic-prompting.json")
-    environment = {"OPENAI_API_KEY": "sk-server", "OPENAI_BASE_URL": fake_openai.base_url}
-    run = await run_graph(
-        graph,
-        input_value="hi",
-        tweaks={LM: {"model": "gpt-4o-mini"}},
-        variables=dict(environment),
-        services={"environment": environment},
-    )
-    assert run.output_text() == "Echo: hi"

@@ -204,3 +204,19 @@ def test_systemd_unit_drains_and_restarts(tmp_path: Path) -> None:
     )
     problems = [line for line in result.stderr.splitlines() if "flowserve.service" in line]
     assert not problems, result.stderr
+
+
+def test_servicemonitor_scrapes_with_the_metrics_token() -> None:
+    monitor = yaml.safe_load((K8S / "monitoring" / "servicemonitor.yaml").read_text())
+    assert monitor["kind"] == "ServiceMonitor"
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["path"] == "/metrics"
+    service_ports = {p["name"] for p in by_kind("Service")["spec"]["ports"]}
+    assert endpoint["port"] in service_ports
+    credentials = endpoint["authorization"]["credentials"]
+    secret = by_kind("Secret", credentials["name"])
+    token = secret["stringData"][credentials["key"]]
+    assert flowserve_settings({credentials["key"]: token}).metrics_token == token
+    # Annotation-based scraping cannot send the token: the pods must not invite it.
+    pod = by_kind("Deployment", "flowserve")["spec"]["template"]["metadata"]
+    assert "prometheus.io/scrape" not in pod.get("annotations", {})

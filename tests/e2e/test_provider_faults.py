@@ -50,20 +50,20 @@ class Provider:
     tweaks: dict[str, Any]
 
 
+def openai(fake: FakeOpenAI) -> Provider:
+    headers = {
+        "X-LANGFLOW-GLOBAL-VAR-OPENAI_API_KEY": "sk-caller",
+        "X-LANGFLOW-GLOBAL-VAR-OPENAI_BASE_URL": fake.base_url,
+    }
+    return Provider("OpenAI", fake, headers, {"model": "gpt-4o-mini"})
+
+
 @pytest.fixture(params=["OpenAI", "Anthropic"])
 def provider(
     request: pytest.FixtureRequest, fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
 ) -> Provider:
     if request.param == "OpenAI":
-        return Provider(
-            "OpenAI",
-            fake_openai,
-            {
-                "X-LANGFLOW-GLOBAL-VAR-OPENAI_API_KEY": "sk-caller",
-                "X-LANGFLOW-GLOBAL-VAR-OPENAI_BASE_URL": fake_openai.base_url,
-            },
-            {"model": "gpt-4o-mini"},
-        )
+        return openai(fake_openai)
     return Provider(
         "Anthropic",
         fake_anthropic,
@@ -80,10 +80,9 @@ async def server(
     live_server: Callable[..., LiveServer], flows_dir: Path
 ) -> AsyncIterator[LiveServer]:
     shutil.copy(FLOWS / "basic-prompting.json", flows_dir)
-    # The fakes listen on loopback and the base URL comes in request headers, so it must
-    # pass the outbound guard: the operator allows loopback, as for a local model server.
-    # No job worker: no job poll to wait for at exit.
-    async with live_server(job_worker=False, outbound_allowlist="127.0.0.1") as running:
+    async with live_server(
+        job_worker=False, outbound_allowlist="127.0.0.1"
+    ) as running:  # no job poll to wait for at exit
         yield running
 
 
@@ -137,15 +136,7 @@ async def test_a_broken_provider_ends_a_streamed_run_with_an_error_event(
 async def test_runs_hung_on_a_provider_do_not_hold_up_other_runs(
     server: LiveServer, fake_openai: FakeOpenAI, fault: Fault, stream: bool
 ) -> None:
-    provider = Provider(
-        "OpenAI",
-        fake_openai,
-        {
-            "X-LANGFLOW-GLOBAL-VAR-OPENAI_API_KEY": "sk-caller",
-            "X-LANGFLOW-GLOBAL-VAR-OPENAI_BASE_URL": fake_openai.base_url,
-        },
-        {"model": "gpt-4o-mini"},
-    )
+    provider = openai(fake_openai)
     fake_openai.fault = fault
     hung = 4
     query = "?stream=true" if stream else ""
@@ -182,3 +173,20 @@ async def test_runs_hung_on_a_provider_do_not_hold_up_other_runs(
         else:
             assert answer.status_code == 502, answer.text
             assert answer.json()["code"] == "upstream_error"
+
+
+async def test_a_hang_is_retried_like_any_timeout_then_fails_cleanly(
+    server: LiveServer, fake_openai: FakeOpenAI
+) -> None:
+    # Langflow's (the OpenAI SDK's) semantics: a timeout is retried `max_retries` times,
+    # so a hung provider holds a run for (max_retries + 1) x timeout, capped by the
+    # run timeout.
+    provider = openai(fake_openai)
+    fake_openai.fault = "hang_before_headers"
+    body = run_body(provider, timeout=0.3)
+    body["tweaks"][MODEL_NODE]["max_retries"] = 1
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        response = await http.post(f"/api/v1/run/{BASIC}", json=body, headers=provider.headers)
+    assert response.status_code == 502
+    assert "OpenAI API timed out after 0.3s" in response.json()["detail"]
+    assert len(fake_openai.requests) == 2

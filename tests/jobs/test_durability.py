@@ -117,7 +117,11 @@ async def test_jobs_of_a_killed_worker_all_succeed_exactly_once(
                         await asyncio.sleep(0.05)
                 first.send_signal(signal.SIGKILL)
                 first.wait()
-                held = set(by_status["running"])
+                # What the dead worker held: still "running" now that nothing runs them
+                # (read after the kill: a job seen running before it may have finished).
+                after_kill = await statuses(client, job_ids)
+                held = {j for j, job in after_kill.items() if job["status"] == "running"}
+                assert held
 
                 second = start_worker(worker_env, log)
                 async with asyncio.timeout(90):

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from flowserve.errors import Conflict, EndpointNameTaken
@@ -14,6 +15,7 @@ from flowserve.store.base import (
     DEFAULT_PROJECT_ID,
     FlowFilter,
     FlowRecord,
+    FlowRevision,
     FlowStore,
     ProjectRecord,
 )
@@ -180,3 +182,66 @@ async def test_upsert_many_writes_all_or_nothing(store: FlowStore) -> None:
     assert await store.get(fine.id) is None
     results = await store.upsert_many([fine, record("other")])
     assert [created for _, created in results] == [True, True]
+
+
+def revision(flow: FlowRecord) -> FlowRevision:
+    assert flow.updated_at is not None
+    return FlowRevision(flow.version, flow.updated_at)
+
+
+async def test_listing_can_be_narrowed_to_some_ids(store: FlowStore) -> None:
+    one, two, _ = [(await store.upsert(record(f"f{i}")))[0] for i in range(3)]
+    wanted = FlowFilter(ids=(two.id, one.id, "not-a-uuid"))
+    assert [f.id for f in await store.list(where=wanted)] == [one.id, two.id]
+    assert await store.count(wanted) == 2
+    assert await store.list(where=FlowFilter(ids=())) == []
+    assert await store.count(FlowFilter(ids=())) == 0
+
+
+async def test_update_compares_and_sets_the_revision(store: FlowStore) -> None:
+    stored, _ = await store.upsert(record("before"))
+    renamed = await store.update(
+        msgspec.structs.replace(stored, name="after"), expected=revision(stored)
+    )
+    assert renamed is not None
+    assert (renamed.name, renamed.version) == ("after", stored.version + 1)
+    assert renamed.created_at == stored.created_at
+    # The revision read before that write no longer matches: nothing is written.
+    stale = await store.update(
+        msgspec.structs.replace(stored, name="lost"), expected=revision(stored)
+    )
+    assert stale is None
+    current = await store.get(stored.id)
+    assert current is not None
+    assert (current.name, current.version) == ("after", renamed.version)
+    assert revision(current) == revision(renamed)  # what an ETag read now would carry
+    anyhow = await store.update(msgspec.structs.replace(stored, name="any"), expected=None)
+    assert anyhow is not None
+    assert anyhow.version == renamed.version + 1
+    missing = record("missing")
+    assert await store.update(missing, expected=None) is None
+    assert await store.get(missing.id) is None
+
+
+async def test_only_one_of_two_writers_with_the_same_revision_wins(store: FlowStore) -> None:
+    stored, _ = await store.upsert(record("base"))
+    seen = revision(stored)
+    results = await asyncio.gather(
+        *(
+            store.update(msgspec.structs.replace(stored, name=f"writer {i}"), expected=seen)
+            for i in range(8)
+        )
+    )
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    current = await store.get(stored.id)
+    assert current is not None
+    assert (current.name, current.version) == (winners[0].name, stored.version + 1)
+
+
+async def test_a_flow_created_again_does_not_match_an_old_revision(store: FlowStore) -> None:
+    first, _ = await store.upsert(record("first"))
+    await store.delete(first.id)
+    again, _ = await store.upsert(msgspec.structs.replace(first, name="again"))
+    assert again.version == first.version
+    assert await store.update(again, expected=revision(first)) is None

@@ -104,6 +104,21 @@ async def test_deleting_a_session_in_one_flow_or_all(store: MessageStore) -> Non
     assert [m.text for m in await store.messages(flow_id=one)] == ["4"]
 
 
+async def test_deleting_a_flow_deletes_every_session_of_it_and_nothing_else(
+    store: MessageStore,
+) -> None:
+    gone, kept = flow_id(), flow_id()
+    await store.append(gone, "s", [say("1"), say("2")], TTL)
+    await store.append(gone, "t", [say("3")], TTL)
+    await store.append(kept, "s", [say("4")], TTL)
+    assert await store.delete_flow(gone) == 3
+    assert await store.messages(flow_id=gone) == []
+    assert await store.sessions(gone) == []
+    assert [m.text for m in await store.messages(session_id="s")] == ["4"]
+    assert await store.sessions() == ["s"]
+    assert await store.delete_flow(gone) == 0
+
+
 async def test_an_unused_session_expires(store: MessageStore) -> None:
     flow = flow_id()
     await store.append(flow, "short", [say("gone soon")], 1)

@@ -7,17 +7,23 @@ to other flows, a 403. ``public`` routes are not wrapped at all. A route with
 a ``{flow...}`` path parameter may also let anonymous callers in: runs of a
 flow whose ``access_type`` is ``PUBLIC`` (rate limited per client address), and
 webhooks of the flows listed in ``FLOWSERVE_OPEN_WEBHOOKS`` (ids or endpoint
-names), or of every flow when ``FLOWSERVE_WEBHOOK_AUTH=false``.
+names), or of every flow when ``FLOWSERVE_WEBHOOK_AUTH=false``. ``/metrics``
+(``anonymous="scraper"``) also opens to ``FLOWSERVE_METRICS_TOKEN`` as a Bearer
+token, or to anyone with ``FLOWSERVE_METRICS_PUBLIC=true``.
 
 A key restricted to some flows may call routes naming one of its flows,
 metadata routes, and routes whose ``Operation.filters_flows`` says the handler
-filters by the caller (``may_touch``); any other route spans every flow and
-answers 403. The principal lands in ``request.state.principal``.
+filters by the caller (``may_touch``, ``flows_in_view``, ``check_flows``); any
+other route spans every flow and answers 403. Such handlers show a restricted
+key only its flows' data, and answer 403 when a body or query parameter names
+another flow (or one that does not exist), exactly as a path naming it would.
+The principal lands in ``request.state.principal``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Literal
 from urllib.parse import parse_qsl
 
@@ -27,9 +33,9 @@ from starlette.responses import Response
 from flowserve.access import ANONYMOUS, MISSING_KEY, UNRESTRICTED, Access, Principal
 from flowserve.api.spec import Endpoint, Operation
 from flowserve.errors import FlowNotAllowed, InsufficientScope, InvalidApiKey, MissingApiKey
-from flowserve.store.base import FlowRecord
+from flowserve.store.base import FlowRecord, canonical_uuid
 
-Anonymous = Literal["public_flow", "webhook"]
+Anonymous = Literal["public_flow", "webhook", "scraper"]
 
 _FLOW_PARAM = re.compile(r"\{(flow[a-z_]*)(?::[^}]*)?\}")
 _BEARER = b"bearer "
@@ -72,6 +78,39 @@ def may_touch(request: Request, record: FlowRecord) -> bool:
     return principal(request).allows_flow(record.id, record.endpoint_name)
 
 
+async def flows_in_view(request: Request) -> frozenset[str] | None:
+    """The ids of the flows the caller's key may touch; None when it may touch every flow.
+
+    A key may list endpoint names: they are resolved to the flows' ids here (a name
+    no flow has is left out), so results can be filtered by the ids stored with them."""
+    allowed = principal(request).flows
+    if allowed is None:
+        return None
+    cached: frozenset[str] | None = getattr(request.state, "flows_in_view", None)
+    if cached is not None:
+        return cached
+    ids: set[str] = set()
+    for ref in allowed:
+        flow_id = canonical_uuid(ref)
+        if flow_id is None:
+            record = await _flow(request, ref)
+            flow_id = record.id if record is not None else None
+        if flow_id is not None:
+            ids.add(flow_id)
+    view = frozenset(ids)
+    request.state.flows_in_view = view
+    return view
+
+
+async def check_flows(request: Request, refs: Iterable[str]) -> None:
+    """403 unless the caller may touch every flow in ``refs`` (ids or endpoint names named
+    by a body or a query parameter); unknown flows are refused alike, as on paths."""
+    caller = principal(request)
+    if caller.flows is not None:
+        for ref in refs:
+            await _check_flow(request, caller, ref)
+
+
 def flow_param(path: str) -> str | None:
     """The path parameter naming a flow (``{flow}``, ``{flow_id}``, ``{flow_id_or_name}``)."""
     match = _FLOW_PARAM.search(path)
@@ -94,6 +133,7 @@ def guard(op: Operation) -> Endpoint:
     scope = op.scope
     param = flow_param(op.path)
     kind = anonymous_kind(op) if param is not None else None
+    scraper = op.anonymous == "scraper"
     spans_flows = param is None and not op.filters_flows and op.tag not in _FLOWLESS_TAGS
 
     async def guarded(request: Request) -> Response:
@@ -102,6 +142,9 @@ def guard(op: Operation) -> Endpoint:
             request.state.principal = UNRESTRICTED
             return await endpoint(request)
         key = presented_key(request)
+        if scraper and access.opens_metrics(key):
+            request.state.principal = ANONYMOUS
+            return await endpoint(request)
         ref = request.path_params.get(param) if param is not None else None
         if key is None:
             if (

@@ -1,6 +1,7 @@
 """``/api/v1/flows/``: Langflow's flows API (create, list, read, update, upsert, delete,
 upload, download). Every write validates the flow first (422 naming each problem,
-nothing written); an endpoint-name clash is a 409."""
+nothing written); an endpoint-name clash is a 409. A flow's answers carry its ETag,
+and PATCH/PUT honour ``If-Match`` (412 when the flow has moved on; see api/etags.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from flowserve.api.auth import check_flows, flows_in_view
 from flowserve.api.errors import ErrorBody
+from flowserve.api.etags import etag_header, if_match, replace_if_match
 from flowserve.api.flow_types import (
     Deleted,
     FlowCreate,
@@ -84,16 +87,18 @@ async def create_flow(request: Request) -> Response:
     body = decode(await read_body(request), FlowCreate)
     record = _record(body, body.id or str(uuid.uuid4()))
     stored = await _catalog(request).create(record)
-    return JSONResponse(flow_read(stored), status_code=201)
+    return JSONResponse(flow_read(stored), status_code=201, headers=etag_header(stored))
 
 
 async def list_flows(request: Request) -> Response:
     catalog = _catalog(request)
     params = request.query_params
+    view = await flows_in_view(request)
     where = FlowFilter(
         name=params.get("name"),
         endpoint_name=params.get("endpoint_name"),
         folder_id=params.get("folder_id"),
+        ids=tuple(sorted(view)) if view is not None else None,
     )
     # As Langflow: get_all defaults to true, and page/size only count with get_all=false.
     if _flag(request, "get_all", True):
@@ -110,11 +115,12 @@ async def list_flows(request: Request) -> Response:
 
 async def read_flow(request: Request) -> Response:
     record = await _existing(_catalog(request), request.path_params["flow_id"])
-    return JSONResponse(flow_read(record))
+    return JSONResponse(flow_read(record), headers=etag_header(record))
 
 
 async def update_flow(request: Request) -> Response:
     catalog = _catalog(request)
+    condition = if_match(request)
     patch = decode(await read_body(request), FlowUpdate)
     record = await _existing(catalog, request.path_params["flow_id"])
     changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
@@ -124,17 +130,27 @@ async def update_flow(request: Request) -> Response:
         changes["endpoint_name"] = None
     if changes.get("description", "") is None:
         changes["description"] = ""
-    stored, _ = await catalog.upsert(msgspec.structs.replace(record, **changes))
-    return JSONResponse(flow_read(stored))
+    changed = msgspec.structs.replace(record, **changes)
+    if condition is None:
+        stored, _ = await catalog.upsert(changed)
+    else:
+        stored = await replace_if_match(catalog, changed, condition, record)
+    return JSONResponse(flow_read(stored), headers=etag_header(stored))
 
 
 async def upsert_flow(request: Request) -> Response:
     body = decode(await read_body(request), FlowCreate)
     flow_id = request.path_params["flow_id"]
     catalog = _catalog(request)
+    condition = if_match(request)
     # Flow files pushed from Git may carry another server's folder_id.
-    stored, created = await catalog.upsert(await catalog.placed(_record(body, flow_id)))
-    return JSONResponse(flow_read(stored), status_code=201 if created else 200)
+    record = await catalog.placed(_record(body, flow_id))
+    if condition is None:
+        stored, created = await catalog.upsert(record)
+    else:  # If-Match: only an existing flow at a named revision is replaced
+        stored, created = await replace_if_match(catalog, record, condition, None), False
+    status = 201 if created else 200
+    return JSONResponse(flow_read(stored), status_code=status, headers=etag_header(stored))
 
 
 async def delete_flow(request: Request) -> Response:
@@ -146,6 +162,7 @@ async def delete_flow(request: Request) -> Response:
 
 async def delete_flows(request: Request) -> Response:
     ids = decode(await read_body(request), list[str])
+    await check_flows(request, ids)
     deleted = await _catalog(request).delete(ids)
     return JSONResponse(Deleted(len(deleted)))
 
@@ -168,6 +185,7 @@ async def download_flows(request: Request) -> Response:
         ids = decode(await read_body(request), list[str])
     else:
         ids = request.query_params.getlist("ids") or request.query_params.getlist("flow_ids")
+    await check_flows(request, ids)
     records = await _catalog(request).flows.get_many(ids)
     if not records:
         raise NotFound("No flows found.")
@@ -200,6 +218,13 @@ _LIST_PARAMS = (
 )
 _IDS = Param("ids", "query", "Flow ids (repeat)", {"type": "array", "items": {"type": "string"}})
 _FOLDER = Param("folder_id", "query", "Put the uploaded flows in this project")
+_IF_MATCH = Param(
+    "If-Match",
+    "header",
+    "Write only while the flow is at this ETag (from a read or write of it); 412 when it has"
+    " changed since. '*': only if the flow exists. Without it the last writer wins.",
+)
+_E412 = {412: ErrorBody}
 
 OPERATIONS = [
     Operation(
@@ -221,6 +246,7 @@ OPERATIONS = [
         tag="flows",
         responses={200: FlowListing, 401: ErrorBody, 422: ErrorBody},
         params=_LIST_PARAMS,
+        filters_flows=True,
     ),
     Operation(
         "DELETE",
@@ -231,6 +257,7 @@ OPERATIONS = [
         tag="flows",
         request=list[str],
         responses={200: Deleted, **_E},
+        filters_flows=True,
     ),
     Operation(
         "POST",
@@ -252,6 +279,7 @@ OPERATIONS = [
         tag="flows",
         responses={200: FlowRead, **_E},
         params=(_IDS,),
+        filters_flows=True,
     ),
     Operation(
         "POST",
@@ -262,12 +290,13 @@ OPERATIONS = [
         tag="flows",
         request=list[str],
         responses={200: FlowRead, **_E},
+        filters_flows=True,
     ),
     Operation(
         "GET",
         "/api/v1/flows/{flow_id}",
         read_flow,
-        "Read a flow",
+        "Read a flow (its ETag in the ETag header)",
         scope="read",
         tag="flows",
         responses={200: FlowRead, **_E},
@@ -277,23 +306,24 @@ OPERATIONS = [
         "PATCH",
         "/api/v1/flows/{flow_id}",
         update_flow,
-        "Change some fields of a flow",
+        "Change some fields of a flow (If-Match: only while it is at that ETag)",
         scope="write",
         tag="flows",
         request=FlowUpdate,
-        responses={200: FlowRead, **_E},
-        params=(_ID,),
+        responses={200: FlowRead, **_E, **_E412},
+        params=(_ID, _IF_MATCH),
     ),
     Operation(
         "PUT",
         "/api/v1/flows/{flow_id}",
         upsert_flow,
-        "Create or replace the flow with this id (201 created, 200 updated)",
+        "Create or replace the flow with this id (201 created, 200 updated; If-Match: replace"
+        " only while it is at that ETag)",
         scope="write",
         tag="flows",
         request=FlowCreate,
-        responses={200: FlowRead, 201: FlowRead, **_E},
-        params=(_ID,),
+        responses={200: FlowRead, 201: FlowRead, **_E, **_E412},
+        params=(_ID, _IF_MATCH),
     ),
     Operation(
         "DELETE",

@@ -1,7 +1,10 @@
 """``/metrics``: Prometheus exposition of this instance's metrics.
 
-Public on the instance (scrapers reach replicas directly); the shipped nginx
-configuration refuses it from outside, so it is not on the public URL.
+Closed by default: it needs an admin key, or ``FLOWSERVE_METRICS_TOKEN`` sent
+as ``Authorization: Bearer`` (what Prometheus should hold: it opens nothing
+else). ``FLOWSERVE_METRICS_PUBLIC=true`` opens it to anyone who can reach the
+instance, for networks where only the scraper can. The shipped nginx
+configuration refuses it from outside either way.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ OPERATIONS = [
         "GET",
         "/metrics",
         metrics,
-        "Prometheus metrics of this instance",
-        scope="public",
+        "Prometheus metrics of this instance (admin key, or the FLOWSERVE_METRICS_TOKEN bearer)",
+        scope="admin",
         tag="health",
+        anonymous="scraper",
         responses={200: None},
         streams={200: "text/plain"},
     ),

@@ -98,9 +98,55 @@ async def run_flow(request: Request) -> Response:
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
     try:
-        return JSONResponse(await runner.execute(prepared))
+        return await _execute_while_connected(runner, prepared, request.receive)
     finally:
         slots.release()
+
+
+# A run whose caller hangs up is stopped, as a stream's is, rather than holding its
+# run slot and provider connection for up to the run timeout. Watched only once a
+# run has lasted this long, so quick runs pay one timer and no task.
+DISCONNECT_CHECK_AFTER = 1.0
+# nginx's "client closed request": what the access log and metrics record then.
+CLIENT_CLOSED = 499
+
+
+async def _execute_while_connected(
+    runner: Runner, prepared: PreparedRun, receive: Receive
+) -> Response:
+    task = asyncio.current_task()
+    assert task is not None
+    hung_up = asyncio.Event()
+    watcher: asyncio.Task[None] | None = None
+
+    def watch() -> None:
+        nonlocal watcher
+        watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, task, hung_up))
+
+    timer = asyncio.get_running_loop().call_later(DISCONNECT_CHECK_AFTER, watch)
+    try:
+        return JSONResponse(await runner.execute(prepared))
+    except asyncio.CancelledError:
+        if not hung_up.is_set():
+            raise  # shutdown, or a timeout of the server's own
+        task.uncancel()
+        log.info("run_abandoned", detail="the client disconnected before the run finished")
+        # Nobody is listening; this is for the access log and the metrics.
+        body = ErrorBody("client closed the connection", "client_closed", "")
+        return JSONResponse(body, status_code=CLIENT_CLOSED)
+    finally:
+        timer.cancel()
+        if watcher is not None:
+            watcher.cancel()
+
+
+async def _cancel_on_disconnect(
+    receive: Receive, task: asyncio.Task[Any], hung_up: asyncio.Event
+) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    hung_up.set()
+    task.cancel()
 
 
 class _RunStream(StreamingResponse):

@@ -43,9 +43,9 @@ class Operation:
     # Extra response media types by status (e.g. the event stream of /run).
     streams: dict[int, str] = field(default_factory=dict)
     include_in_schema: bool = True
-    # Who may call without a key (see api/auth.py): runs of PUBLIC flows, or
-    # webhooks of flows that opt out of webhook auth.
-    anonymous: Literal["public_flow", "webhook"] | None = None
+    # Who may call without a key (see api/auth.py): runs of PUBLIC flows, webhooks of
+    # flows that opt out of webhook auth, or a metrics scraper (its token, or when public).
+    anonymous: Literal["public_flow", "webhook", "scraper"] | None = None
     # The handler itself keeps flow-restricted keys to their flows (api.auth.may_touch);
     # without it such keys may only call routes naming one flow, and metadata.
     filters_flows: bool = False

@@ -15,11 +15,12 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from flowserve.api.auth import check_flows, principal
 from flowserve.api.errors import ErrorBody
 from flowserve.api.spec import Operation, Param
 from flowserve.api.wire import JSONResponse, read_body
 from flowserve.bootstrap import Services
-from flowserve.errors import BadRequest, Conflict, JobNotFound
+from flowserve.errors import BadRequest, Conflict, FlowNotAllowed, JobNotFound
 from flowserve.jobs.webhooks import webhook_job
 from flowserve.store.jobs import FINAL, Job
 
@@ -105,19 +106,26 @@ async def _job(request: Request) -> tuple[Services, str]:
     return request.app.state.services, request.path_params["job_id"]
 
 
-async def get_job(request: Request) -> Response:
-    services, job_id = await _job(request)
+async def _visible_job(request: Request, services: Services, job_id: str) -> Job:
     job = await services.jobs.queue.get(job_id)
     if job is None:
         raise JobNotFound(f"Job {job_id} not found (unknown, or its result expired)")
-    return JSONResponse(job_body(job))
+    # A key restricted to some flows sees only their jobs (403 as for the flow itself).
+    if principal(request).flows is not None:
+        if job.flow_id is None:
+            raise FlowNotAllowed(f"This API key is not allowed to access job {job_id}")
+        await check_flows(request, [job.flow_id])
+    return job
+
+
+async def get_job(request: Request) -> Response:
+    services, job_id = await _job(request)
+    return JSONResponse(job_body(await _visible_job(request, services, job_id)))
 
 
 async def cancel_job(request: Request) -> Response:
     services, job_id = await _job(request)
-    before = await services.jobs.queue.get(job_id)
-    if before is None:
-        raise JobNotFound(f"Job {job_id} not found (unknown, or its result expired)")
+    before = await _visible_job(request, services, job_id)
     if before.status in FINAL:
         raise Conflict(
             f"Job {job_id} already {before.status}; only queued or running jobs can be cancelled"
@@ -164,6 +172,7 @@ OPERATIONS = [
         tag="webhooks",
         responses={200: JobBody, 404: ErrorBody},
         params=(_JOB_PARAM,),
+        filters_flows=True,
     ),
     Operation(
         "DELETE",
@@ -174,5 +183,6 @@ OPERATIONS = [
         tag="webhooks",
         responses={202: JobBody, 404: ErrorBody, 409: ErrorBody},
         params=(_JOB_PARAM,),
+        filters_flows=True,
     ),
 ]

@@ -109,6 +109,10 @@ class _Call(Generic[T]):
     not_found: type[APIError] | None = None
 
 
+def _flow_answer(response: httpx.Response) -> FlowInfo:
+    return flow_from_body(_json(response), response.headers.get("etag"))
+
+
 def _flow_ref(flow: str) -> str:
     if not flow:
         raise ClientError("an id (or endpoint name) is required, not an empty string")
@@ -220,21 +224,24 @@ class _Calls:
         return _Call(
             "GET",
             f"/api/v1/flows/{_flow_ref(flow_id)}",
-            lambda r: flow_from_body(_json(r)),
+            _flow_answer,
             not_found=FlowNotFound,
         )
 
     @staticmethod
     def create_flow(document: dict[str, Any]) -> _Call[FlowInfo]:
-        return _Call("POST", "/api/v1/flows/", lambda r: flow_from_body(_json(r)), json=document)
+        return _Call("POST", "/api/v1/flows/", _flow_answer, json=document)
 
     @staticmethod
-    def update_flow(flow_id: str, changes: dict[str, Any]) -> _Call[FlowInfo]:
+    def update_flow(
+        flow_id: str, changes: dict[str, Any], if_match: str | None = None
+    ) -> _Call[FlowInfo]:
         return _Call(
             "PATCH",
             f"/api/v1/flows/{_flow_ref(flow_id)}",
-            lambda r: flow_from_body(_json(r)),
+            _flow_answer,
             json=changes,
+            headers={"If-Match": if_match} if if_match is not None else {},
             not_found=FlowNotFound,
         )
 
@@ -475,8 +482,10 @@ class Client(_BaseClient[httpx.Client]):
         """Store a flow: a Langflow flow document, or the path of its JSON file."""
         return self._send(_Calls.create_flow(_read_document(flow)))
 
-    def update_flow(self, flow_id: str, **changes: Any) -> FlowInfo:
-        return self._send(_Calls.update_flow(flow_id, changes))
+    def update_flow(self, flow_id: str, *, if_match: str | None = None, **changes: Any) -> FlowInfo:
+        """Change some fields. With ``if_match`` (a ``FlowInfo.etag``), only if the flow is
+        still at that version: else ``FlowChanged`` (412) and nothing is written."""
+        return self._send(_Calls.update_flow(flow_id, changes, if_match))
 
     def delete_flow(self, flow_id: str) -> None:
         self._send(_Calls.delete_flow(flow_id))
@@ -630,8 +639,10 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
     async def create_flow(self, flow: FlowDocument) -> FlowInfo:
         return await self._send(_Calls.create_flow(_read_document(flow)))
 
-    async def update_flow(self, flow_id: str, **changes: Any) -> FlowInfo:
-        return await self._send(_Calls.update_flow(flow_id, changes))
+    async def update_flow(
+        self, flow_id: str, *, if_match: str | None = None, **changes: Any
+    ) -> FlowInfo:
+        return await self._send(_Calls.update_flow(flow_id, changes, if_match))
 
     async def delete_flow(self, flow_id: str) -> None:
         await self._send(_Calls.delete_flow(flow_id))

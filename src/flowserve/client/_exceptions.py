@@ -23,6 +23,8 @@ string) and ``request_id``.
         │   └── JobNotFound             404 job_not_found
         ├── Conflict                    409 conflict
         │   └── EndpointNameTaken       409 endpoint_name_taken
+        ├── PreconditionFailed          412 precondition_failed
+        │   └── FlowChanged             412 flow_changed (update_flow's if_match is stale)
         ├── PayloadTooLarge             413 payload_too_large
         ├── Invalid                     422 invalid
         │   ├── InvalidFlow             422 invalid_flow
@@ -165,6 +167,15 @@ class Conflict(APIError):
 
 class EndpointNameTaken(Conflict):
     code = "endpoint_name_taken"
+
+
+class PreconditionFailed(APIError):
+    status = 412
+    code = "precondition_failed"
+
+
+class FlowChanged(PreconditionFailed):
+    code = "flow_changed"
 
 
 class PayloadTooLarge(APIError):

@@ -284,13 +284,17 @@ class FlowInfo(msgspec.Struct, frozen=True, kw_only=True):
     folder_id: str | None = None
     updated_at: str | None = None
     tags: list[str] | None = None
+    # The ETag header of a single-flow answer (flowserve): pass it as ``if_match`` to
+    # ``update_flow`` so the update applies only if nobody changed the flow meanwhile.
+    etag: str | None = None
 
 
-def flow_from_body(body: Any) -> FlowInfo:
+def flow_from_body(body: Any, etag: str | None = None) -> FlowInfo:
     try:
-        return msgspec.convert(body, FlowInfo, strict=False)
+        flow = msgspec.convert(body, FlowInfo, strict=False)
     except msgspec.ValidationError as exc:
         raise StreamError(f"not a flow: {exc}") from exc
+    return msgspec.structs.replace(flow, etag=etag) if etag is not None else flow
 
 
 def flows_from_body(body: Any) -> list[FlowInfo]:

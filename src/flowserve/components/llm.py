@@ -106,9 +106,9 @@ class ModelSettings:
     max_tokens: int | None = None
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_RETRIES
-    # The run's caller chose base_url (a tweak, or a request's global-variable header):
-    # it passes the outbound guard, as a URL a caller gives any other component does.
-    guarded: bool = False
+    # The run's caller (a tweak or request header), not the flow or the operator, chose
+    # base_url: it must pass the outbound SSRF guard like any caller-chosen URL.
+    caller_chosen_url: bool = False
 
     def client(self, http: aiohttp.ClientSession) -> ChatClient:
         common: dict[str, Any] = {
@@ -210,7 +210,7 @@ def resolve_model(
             f"model provider '{name}' is not supported (supported: {supported}; "
             "other OpenAI-compatible servers work as OpenAI with a base URL)"
         )
-    base_url, api_key, request_chosen = _endpoint_and_key(component, ctx, params, provider)
+    base_url, api_key, caller_chosen_url = _endpoint_and_key(component, ctx, params, provider)
     if api_key is None and provider.key_required and _same_endpoint(base_url, provider.base_url):
         raise Invalid(
             f"no API key for {provider.name}: set the 'api_key' field or tweak, or "
@@ -225,7 +225,7 @@ def resolve_model(
         max_tokens=_number(params.get("max_tokens"), int) or None,
         timeout=_number(params.get("timeout"), float) or DEFAULT_TIMEOUT,
         max_retries=_retries(params.get("max_retries")),
-        guarded=request_chosen,
+        caller_chosen_url=caller_chosen_url,
     )
 
 
@@ -237,12 +237,11 @@ ENVIRONMENT_SERVICE = "environment"
 def _endpoint_and_key(
     component: Component, ctx: NodeContext, params: Mapping[str, Any], provider: Provider
 ) -> tuple[str, str | None, bool]:
-    """The base URL and key of a call, and whether the request chose that URL.
-
-    A secret of the server (a key from its environment) goes only to an endpoint the
-    request did not choose: the provider's configured one, or a base URL stored in the
-    flow. Otherwise a caller could tweak the base URL to their own server and collect
-    the key. A URL the request chose must also pass the outbound guard (``generate``)."""
+    """The base URL and key of a call, and whether the request chose that URL. A
+    secret of the server (a key from its environment) goes only to an endpoint the
+    request did not choose: the provider's configured one, or a base URL stored in
+    the flow. Otherwise a caller could tweak the base URL to their own server and
+    collect the key."""
     variables = ctx.run.variables
     environment = ctx.run.services.get(ENVIRONMENT_SERVICE)
     operator: Mapping[str, str] = environment if isinstance(environment, Mapping) else variables
@@ -349,7 +348,9 @@ async def generate(
 ) -> Generation:
     """One model call. When streaming, text chunks become Langflow ``token`` events of
     one AI message, announced by an ``add_message`` in state "partial" before the first."""
-    if settings.guarded:
+    if settings.caller_chosen_url:
+        # Else a caller could point the model call at the private network (cloud
+        # metadata, admin ports) and read the answer back in the error detail.
         await check_url(settings.base_url, Allowlist.of(ctx))
     async with provider_session(ctx) as http:
         client = settings.client(http)

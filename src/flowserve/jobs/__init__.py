@@ -45,6 +45,7 @@ class Jobs:
             visibility_timeout=settings.job_visibility_timeout,
             backoff=Backoff(settings.job_retry_base, settings.job_retry_max),
             poll=min(1.0, settings.job_visibility_timeout / 3),
+            interruptible_claims=not self.durable,
         )
 
 

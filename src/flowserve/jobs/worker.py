@@ -8,7 +8,8 @@ cancelled and the job marked ``cancelled``). A handler that raises is retried
 with exponential backoff and jitter until the job's attempts are used up,
 except for errors that cannot succeed on a retry (4xx ``FlowserveError``,
 ``Permanent``). On shutdown running jobs get a grace period, then are put back
-in the queue for another worker.
+in the queue for another worker. A finished job whose outcome cannot be written
+(the store is down) keeps trying until it can, rather than be run again later.
 """
 
 from __future__ import annotations
@@ -88,6 +89,10 @@ class Worker:
     consumer: str = field(default_factory=consumer_name)
     poll: float = 1.0
     grace: float = 10.0
+    # An in-process queue hands nothing out until claim() returns, so stop() may abandon
+    # a waiting claim at once; a Redis claim (XREADGROUP) may already have delivered
+    # entries, so the worker lets it finish (at most ``poll`` seconds).
+    interruptible_claims: bool = False
     _active: dict[Lease, asyncio.Task[None]] = field(default_factory=dict)
     _cancelled: set[str] = field(default_factory=set)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -122,7 +127,7 @@ class Worker:
             # Running jobs may schedule retries soon: look again sooner while there are some.
             block = min(self.poll, BUSY_POLL) if self._active else self.poll
             try:
-                leases = await self.queue.claim(self.consumer, free, block)
+                leases = await self._claim(free, block)
             except FlowserveError as exc:
                 log.warning("job_claim_failed", detail=exc.detail)
                 await self._pause(1.0)
@@ -135,6 +140,20 @@ class Worker:
                 task = asyncio.create_task(self._process(lease))
                 self._active[lease] = task
                 task.add_done_callback(functools.partial(self._forget, lease))
+
+    async def _claim(self, count: int, block: float) -> list[Lease]:
+        if not self.interruptible_claims:
+            return await self.queue.claim(self.consumer, count, block)
+        claim = asyncio.ensure_future(self.queue.claim(self.consumer, count, block))
+        stopped = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({claim, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not claim.done():
+                claim.cancel()
+                await asyncio.gather(claim, return_exceptions=True)
+        return [] if claim.cancelled() else claim.result()
 
     def _forget(self, lease: Lease, _: asyncio.Task[None]) -> None:
         self._active.pop(lease, None)

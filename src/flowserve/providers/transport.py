@@ -15,6 +15,7 @@ the latency flowserve added to a model's.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -46,9 +47,12 @@ def new_session() -> aiohttp.ClientSession:
 
     No redirects (an answer elsewhere is not the provider's), the proxy
     variables honoured as httpx does, and room for long streamed lines.
+    aiohttp's ``trust_env`` also reads ``~/.netrc`` and the proxy variables in a
+    worker thread on every request (two thread hops per model call), so it is
+    on only when a proxy is configured.
     """
     return aiohttp.ClientSession(
-        trust_env=True,
+        trust_env=_proxy_configured(),
         read_bufsize=MAX_LINE,
         max_line_size=MAX_LINE,
         max_field_size=MAX_LINE,
@@ -56,6 +60,11 @@ def new_session() -> aiohttp.ClientSession:
         skip_auto_headers=("User-Agent",),
         headers={"User-Agent": "flowserve"},
     )
+
+
+def _proxy_configured() -> bool:
+    names = ("https_proxy", "http_proxy", "all_proxy")
+    return any(os.environ.get(n) or os.environ.get(n.upper()) for n in names)  # noqa: TID251
 
 
 class Transport:

@@ -54,6 +54,14 @@ class FlowRecord(msgspec.Struct, kw_only=True):
     updated_at: datetime | None = None
 
 
+class FlowRevision(msgspec.Struct, frozen=True):
+    """One stored state of a flow: what an ETag names. The version alone would repeat
+    when a flow is deleted and created again; the time of the write tells them apart."""
+
+    version: int
+    updated_at: datetime
+
+
 class ProjectRecord(msgspec.Struct, kw_only=True):
     """A project (Langflow's folder): a named group of flows."""
 
@@ -71,6 +79,8 @@ class FlowFilter(msgspec.Struct, kw_only=True, frozen=True):
     name: str | None = None
     endpoint_name: str | None = None
     folder_id: str | None = None
+    # Only flows with one of these ids (an empty tuple matches none): a restricted key's view.
+    ids: tuple[str, ...] | None = None
 
 
 class FlowStore(Protocol):
@@ -102,6 +112,14 @@ class FlowStore(Protocol):
         self, records: builtins.list[FlowRecord]
     ) -> builtins.list[tuple[FlowRecord, bool]]:
         """``upsert`` each, in one transaction: all are written or none."""
+        ...
+
+    async def update(
+        self, record: FlowRecord, *, expected: FlowRevision | None
+    ) -> FlowRecord | None:
+        """Replace an existing flow (version + 1) only while it is still at ``expected``
+        (None: at any revision), checked by the write itself; None when no flow with this
+        id is at that revision, and then nothing is written."""
         ...
 
     async def delete(self, flow_id: str) -> bool: ...
@@ -180,6 +198,10 @@ class MessageStore(Protocol):
 
     async def delete_session(self, flow_id: str | None, session_id: str) -> int:
         """Delete a session (of one flow, or of every flow); the number of messages removed."""
+        ...
+
+    async def delete_flow(self, flow_id: str) -> int:
+        """Delete every session of a deleted flow; the number of messages removed."""
         ...
 
     async def ping(self) -> None: ...

@@ -128,6 +128,10 @@ class SubscriptionStore(Protocol):
 
     async def delete(self, flow_id: str, subscription_id: str) -> bool: ...
 
+    async def delete_flow(self, flow_id: str) -> int:
+        """Delete every subscription of a deleted flow, with its delivery log; how many."""
+        ...
+
     async def record(self, subscription_id: str, attempt: DeliveryAttempt) -> None:
         """Append to the delivery log (newest first, bounded)."""
         ...

@@ -132,10 +132,18 @@ class MemoryMessageStore:
         )
 
     async def delete_session(self, flow_id: str | None, session_id: str) -> int:
+        return self._drop(self._keys(flow_id, session_id))
+
+    async def delete_flow(self, flow_id: str) -> int:
+        return self._drop(self._keys(flow_id, None))
+
+    def _drop(self, keys: list[tuple[str, str]]) -> int:
+        """Forget these sessions; how many live messages they held."""
         removed = 0
-        for key in self._keys(flow_id, session_id):
+        now = time.monotonic()
+        for key in keys:
             session = self._sessions.pop(key)
-            if session.expires_at > time.monotonic():
+            if session.expires_at > now:
                 removed += len(session.messages)
         return removed
 

@@ -204,6 +204,12 @@ class MemorySubscriptionStore:
         self._log.pop(subscription_id, None)
         return self._subs.get(flow_id, {}).pop(subscription_id, None) is not None
 
+    async def delete_flow(self, flow_id: str) -> int:
+        subs = self._subs.pop(flow_id, {})
+        for subscription_id in subs:
+            self._log.pop(subscription_id, None)
+        return len(subs)
+
     async def record(self, subscription_id: str, attempt: DeliveryAttempt) -> None:
         log = self._log.setdefault(subscription_id, deque(maxlen=DELIVERY_LOG_LENGTH))
         log.appendleft(attempt)

@@ -22,6 +22,7 @@ from flowserve.errors import Conflict, EndpointNameTaken, FlowserveError, Invali
 from flowserve.store.base import (
     FlowFilter,
     FlowRecord,
+    FlowRevision,
     ProjectRecord,
     canonical_uuid,
 )
@@ -148,6 +149,12 @@ _UPSERT = (
     " version = flows.version + 1, updated_at = now()"
     f" RETURNING {_FLOW_COLUMNS}, (xmax = 0) AS inserted"
 )
+_UPDATE = (
+    "UPDATE flows SET name = $2, description = $3, endpoint_name = $4, data = $5,"
+    " access_type = $6, webhook = $7, mcp_enabled = $8, session_ttl = $9,"
+    " folder_id = $10::uuid, version = version + 1, updated_at = now()"
+    " WHERE id = $1::uuid"
+)
 _PROJECT_COLUMNS = (
     "id::text AS id, name, description, parent_id::text AS parent_id, created_at, updated_at"
 )
@@ -196,6 +203,9 @@ def _where(where: FlowFilter | None) -> tuple[str, list[Any]]:
             elif value is not None:
                 args.append(value)
                 clauses.append(f"{column} = ${len(args)}")
+        if where.ids is not None:
+            args.append(_uuids(list(where.ids)))
+            clauses.append(f"id = ANY(${len(args)}::uuid[])")
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
@@ -318,6 +328,19 @@ class PostgresFlowStore:
             return done
 
         return await self.run(work, tx=True)
+
+    async def update(
+        self, record: FlowRecord, *, expected: FlowRevision | None
+    ) -> FlowRecord | None:
+        args = list(_values(record))
+        sql = _UPDATE
+        if expected is not None:
+            # Compare-and-set: the revision is checked by the UPDATE itself, so two
+            # writers holding the same ETag cannot both succeed.
+            sql += " AND version = $11 AND updated_at = $12"
+            args += [expected.version, expected.updated_at]
+        row = await self.run(lambda c: c.fetchrow(f"{sql} RETURNING {_FLOW_COLUMNS}", *args))
+        return _flow(row) if row is not None else None
 
     async def delete(self, flow_id: str) -> bool:
         return bool(await self.delete_many([flow_id]))

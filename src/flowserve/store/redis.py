@@ -373,6 +373,20 @@ class RedisMessageStore:
         results = await self._execute(build)
         return sum(int(n) for n in results[: len(pairs)])
 
+    async def delete_flow(self, flow_id: str) -> int:
+        sessions = await self._session_ids(flow_id)
+
+        def build(pipe: Pipeline) -> None:
+            for s in sessions:
+                pipe.llen(self._keys.messages(flow_id, s))
+            for s in sessions:
+                pipe.delete(self._keys.messages(flow_id, s))
+                pipe.hdel(self._keys.session(s), flow_id)
+            pipe.delete(self._keys.flow(flow_id))
+
+        results = await self._execute(build)
+        return sum(int(n) for n in results[: len(sessions)])
+
     async def ping(self) -> None:
         async with translated():
             await _result(self._redis.ping())

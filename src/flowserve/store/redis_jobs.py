@@ -43,6 +43,7 @@ DELIVERY_LOG_LENGTH = 200
 MAX_CONNECTIONS = 100
 IDLE_CONSUMER_MS = 24 * 3600 * 1000  # empty consumers idle this long are dropped
 RETRY_POLL = 0.1  # seconds between looks at the retry set while it is not empty
+RETRY_SOON = {"Retry-After": "1"}  # told to clients while Redis is down, as store/redis.py does
 
 _ACK = """
 redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
@@ -237,7 +238,7 @@ class RedisJobQueue:
         try:
             return await action()
         except RedisError as exc:
-            raise Unavailable(f"Redis is unavailable: {exc}") from exc
+            raise Unavailable(f"Redis is unavailable: {exc}", headers=RETRY_SOON) from exc
 
     async def _ensure_group(self) -> None:
         if self._group_ready:
@@ -432,7 +433,7 @@ class RedisSubscriptionStore:
         try:
             return await action()
         except RedisError as exc:
-            raise Unavailable(f"Redis is unavailable: {exc}") from exc
+            raise Unavailable(f"Redis is unavailable: {exc}", headers=RETRY_SOON) from exc
 
     async def put(self, subscription: Subscription) -> None:
         key = f"{self._prefix}{SUBSCRIPTIONS}{subscription.flow_id}"
@@ -458,6 +459,17 @@ class RedisSubscriptionStore:
             removed = await self._redis.hdel(key, subscription_id)
             await self._redis.delete(log)
             return bool(removed)
+
+        return await self._call(run)
+
+    async def delete_flow(self, flow_id: str) -> int:
+        key = f"{self._prefix}{SUBSCRIPTIONS}{flow_id}"
+
+        async def run() -> int:
+            ids = await self._redis.hkeys(key)
+            logs = [f"{self._prefix}{DELIVERY_LOG}{_text(sid)}" for sid in ids]
+            await self._redis.delete(key, *logs)
+            return len(ids)
 
         return await self._call(run)
 

@@ -20,7 +20,13 @@ from typing import Any, TypeVar
 import msgspec
 
 from flowserve.errors import Conflict, EndpointNameTaken, FlowserveError, Invalid, Unavailable
-from flowserve.store.base import FlowFilter, FlowRecord, ProjectRecord, canonical_uuid
+from flowserve.store.base import (
+    FlowFilter,
+    FlowRecord,
+    FlowRevision,
+    ProjectRecord,
+    canonical_uuid,
+)
 from flowserve.store.migrations import SCHEMA_TABLE, Migration, pending
 
 T = TypeVar("T")
@@ -34,7 +40,12 @@ _PROJECT_COLUMNS = "id, name, description, parent_id, created_at, updated_at"
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+    return _stamp(datetime.now(UTC))
+
+
+def _stamp(moment: datetime) -> str:
+    """A time as stored: ISO 8601 in UTC with microseconds (compared as text)."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _time(text: str) -> datetime:
@@ -100,6 +111,10 @@ def _where(where: FlowFilter | None) -> tuple[str, list[Any]]:
             if value is not None:
                 clauses.append(f"{column} = ?")
                 args.append(value)
+        if where.ids is not None:
+            wanted = _uuids(list(where.ids))
+            clauses.append(f"id IN ({_marks(wanted)})")
+            args.extend(wanted)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
@@ -277,6 +292,11 @@ class SqliteFlowStore:
     ) -> builtins.list[tuple[FlowRecord, bool]]:
         return await self.transaction(lambda conn: [_upsert(conn, r) for r in records])
 
+    async def update(
+        self, record: FlowRecord, *, expected: FlowRevision | None
+    ) -> FlowRecord | None:
+        return await self.transaction(lambda conn: _update(conn, record, expected))
+
     async def delete(self, flow_id: str) -> bool:
         return bool(await self.delete_many([flow_id]))
 
@@ -372,6 +392,25 @@ def _upsert(conn: sqlite3.Connection, record: FlowRecord) -> tuple[FlowRecord, b
     )
     row = conn.execute(f"SELECT {_FLOW_COLUMNS} FROM flows WHERE id = ?", (record.id,)).fetchone()
     return _flow(row), existed is None
+
+
+def _update(
+    conn: sqlite3.Connection, record: FlowRecord, expected: FlowRevision | None
+) -> FlowRecord | None:
+    sql = (
+        "UPDATE flows SET name = ?, description = ?, endpoint_name = ?, data = ?,"
+        " access_type = ?, webhook = ?, mcp_enabled = ?, session_ttl = ?, folder_id = ?,"
+        " version = version + 1, updated_at = ? WHERE id = ?"
+    )
+    args: list[Any] = [*_values(record)[1:], _now(), record.id]
+    if expected is not None:
+        # Compare-and-set in the UPDATE itself (the revision's time as stored text).
+        sql += " AND version = ? AND updated_at = ?"
+        args += [expected.version, _stamp(expected.updated_at)]
+    if conn.execute(sql, args).rowcount != 1:
+        return None
+    row = conn.execute(f"SELECT {_FLOW_COLUMNS} FROM flows WHERE id = ?", (record.id,)).fetchone()
+    return _flow(row)
 
 
 def _values(record: FlowRecord) -> tuple[Any, ...]:
