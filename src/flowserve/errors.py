@@ -21,6 +21,7 @@ Every error carries the HTTP status it maps to and a stable machine-readable
     ├── Conflict                        409 conflict
     │   └── EndpointNameTaken           409 endpoint_name_taken
     ├── PayloadTooLarge                 413 payload_too_large
+    ├── UnsupportedEncoding             415 unsupported_encoding (a compressed body)
     ├── Invalid                         422 invalid
     │   ├── InvalidFlow                 422 invalid_flow
     │   │   └── UnsupportedComponent    422 unsupported_component
@@ -125,6 +126,11 @@ class EndpointNameTaken(Conflict):
 class PayloadTooLarge(FlowserveError):
     status = 413
     code = "payload_too_large"
+
+
+class UnsupportedEncoding(FlowserveError):
+    status = 415
+    code = "unsupported_encoding"
 
 
 class Invalid(FlowserveError):

@@ -50,6 +50,7 @@ from flowserve.client._exceptions import (
     Unauthorized,
     Unavailable,
     UnsupportedComponent,
+    UnsupportedEncoding,
     UpstreamError,
 )
 from flowserve.client._models import (
@@ -116,5 +117,6 @@ __all__ = [
     "Unauthorized",
     "Unavailable",
     "UnsupportedComponent",
+    "UnsupportedEncoding",
     "UpstreamError",
 ]

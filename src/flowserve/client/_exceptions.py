@@ -24,6 +24,7 @@ string) and ``request_id``.
         ├── Conflict                    409 conflict
         │   └── EndpointNameTaken       409 endpoint_name_taken
         ├── PayloadTooLarge             413 payload_too_large
+        ├── UnsupportedEncoding         415 unsupported_encoding
         ├── Invalid                     422 invalid
         │   ├── InvalidFlow             422 invalid_flow
         │   │   └── UnsupportedComponent 422 unsupported_component
@@ -170,6 +171,11 @@ class EndpointNameTaken(Conflict):
 class PayloadTooLarge(APIError):
     status = 413
     code = "payload_too_large"
+
+
+class UnsupportedEncoding(APIError):
+    status = 415
+    code = "unsupported_encoding"
 
 
 class Invalid(APIError):
