@@ -117,6 +117,7 @@ class Tally:
     statuses: collections.Counter[str] = field(default_factory=collections.Counter)
     unexpected: int = 0
     examples: list[str] = field(default_factory=list)
+    when: list[float] = field(default_factory=list)  # seconds into the load, per unexpected
 
 
 class Load:
@@ -127,6 +128,7 @@ class Load:
         self.deadline = time.monotonic() + seconds
         self.concurrency = concurrency
         self.rng = random.Random(seed)
+        self.began = time.monotonic()
         self.tallies: dict[str, Tally] = {op: Tally() for op in EXPECTED}
         self.steps = 0
         self._template = json.loads((FLOWS / "hello-world.json").read_text())
@@ -138,6 +140,7 @@ class Load:
         ok = status in EXPECTED[op] and not problem
         if not ok:
             tally.unexpected += 1
+            tally.when.append(time.monotonic() - self.began)
             if len(tally.examples) < 5:
                 tally.examples.append(f"{status}: {problem}"[:300])
         return ok
@@ -392,6 +395,9 @@ def build_report(
             "statuses": dict(tally.statuses),
             "unexpected": tally.unexpected,
             "examples": tally.examples,
+            "unexpected_at_s": [round(min(tally.when)), round(max(tally.when))]
+            if tally.when
+            else [],
             "p50_ms": statistics.median(lat) if lat else None,
             "p99_ms": pct(lat, 99) if lat else None,
         }
@@ -488,9 +494,17 @@ def render(report: dict[str, Any]) -> str:
         ),
         "",
     ]
+    out.append(
+        "first = as the load starts, last = after it stopped; Q2/Q4 = means over the second and "
+        "last quarter of the samples (the first quarter is warm-up); verdict: Q4-Q2 within "
+        "the tolerance"
+    )
     for op, o in report["ops"].items():
+        if o["unexpected"]:
+            first, last = o["unexpected_at_s"]
+            out.append(f"unexpected {op}: {o['unexpected']} between +{first} s and +{last} s")
         for example in o["examples"]:
-            out.append(f"unexpected {op}: {example}")
+            out.append(f"  {example}")
     verdict = "PASS" if report["ok"] else "FAIL"
     reasons = []
     if report["unexpected"]:
