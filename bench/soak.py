@@ -77,6 +77,24 @@ JOB_WAIT = 60.0  # seconds a webhook job may take before it counts as lost
 # Relative weight of each kind of step in the mix; a step may issue several calls.
 MIX = {"hello": 30, "chat": 20, "llm": 15, "stream": 10, "webhook": 8, "edit": 5, "read": 12}
 
+# The operations each kind of step issues (a kind weighted 0 is not expected to appear).
+KIND_OPS = {
+    "hello": ("run hello-world",),
+    "chat": ("run chat+session+tweaks",),
+    "llm": ("run llm (fake model)",),
+    "stream": ("run stream=true",),
+    "webhook": ("webhook", "webhook job"),
+    "edit": (
+        "flow create",
+        "flow run (new)",
+        "flow patch",
+        "flow put",
+        "flow delete",
+        "flow patch (served)",
+    ),
+    "read": ("list flows", "read flow", "monitor messages"),
+}
+
 # Every operation the report must show, and the statuses each is allowed to answer.
 EXPECTED: dict[str, frozenset[int | str]] = {
     "run hello-world": frozenset({200}),
@@ -123,8 +141,11 @@ class Tally:
 class Load:
     """The clients: each loops over weighted random steps until the deadline."""
 
-    def __init__(self, url: str, seconds: float, concurrency: int, seed: int) -> None:
+    def __init__(
+        self, url: str, seconds: float, concurrency: int, seed: int, mix: dict[str, int]
+    ) -> None:
         self.url = url
+        self.mix = {kind: weight for kind, weight in mix.items() if weight > 0}
         self.deadline = time.monotonic() + seconds
         self.concurrency = concurrency
         self.rng = random.Random(seed)
@@ -159,7 +180,7 @@ class Load:
         return response
 
     async def client(self, http: httpx.AsyncClient) -> None:
-        kinds, weights = list(MIX), list(MIX.values())
+        kinds, weights = list(self.mix), list(self.mix.values())
         while time.monotonic() < self.deadline:
             kind = self.rng.choices(kinds, weights)[0]
             self.steps += 1
@@ -221,7 +242,7 @@ class Load:
         if response is None or response.status_code != 202:
             return
         job = response.json()["job_id"]
-        status = "lost"
+        status, last = "lost", ""
         while time.perf_counter() - began < JOB_WAIT:
             await asyncio.sleep(0.05)
             try:
@@ -232,10 +253,10 @@ class Load:
             if polled.status_code != 200:
                 self.record("webhook job", polled.status_code, began, polled.text)
                 return
-            status = polled.json()["status"]
+            status, last = polled.json()["status"], polled.text
             if status in ("succeeded", "failed", "cancelled"):
                 break
-        problem = "" if status == "succeeded" else f"job {job}: {polled.text}"
+        problem = "" if status == "succeeded" else f"job {job}: {last}"
         self.record("webhook job", status, began, problem)
 
     async def step_edit(self, http: httpx.AsyncClient) -> None:
@@ -409,10 +430,14 @@ def build_report(
         if name != "t"
     }
     unexpected = sum(o["unexpected"] for o in ops.values())
-    missing = [op for op, o in ops.items() if not o["count"]]
+    skipped = {
+        op for kind, ops_of_kind in KIND_OPS.items() if kind not in load.mix for op in ops_of_kind
+    }
+    missing = [op for op, o in ops.items() if not o["count"] and op not in skipped]
     leaks = [name for name, r in resources.items() if r["leak"]]
     return {
         "seconds": seconds,
+        "mix": load.mix,
         "concurrency": args.concurrency,
         "samples": len(samples),
         "requests": sum(o["count"] for o in ops.values()),
@@ -526,7 +551,7 @@ def render(report: dict[str, Any]) -> str:
 async def drive(
     url: str, processes: dict[str, Server], state: ExternalState, args: argparse.Namespace
 ) -> dict[str, Any]:
-    load = Load(url, args.seconds, args.concurrency, args.seed)
+    load = Load(url, args.seconds, args.concurrency, args.seed, args.mix)
     watcher = Watcher(processes, state, args.interval)
     done = asyncio.Event()
     watching = asyncio.create_task(watcher.watch(done))
@@ -604,9 +629,23 @@ def main() -> None:
         help="seconds between samples (default: seconds/60, 1..10)",
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--mix",
+        default="",
+        help="override weights, e.g. edit=0,llm=30 (default: "
+        + ",".join(f"{k}={v}" for k, v in MIX.items())
+        + ")",
+    )
     parser.add_argument("--json", type=Path, help="also write the report here as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the servers' logs")
     args = parser.parse_args()
+    mix = dict(MIX)
+    for item in filter(None, args.mix.split(",")):
+        kind, _, weight = item.partition("=")
+        if kind not in MIX or not weight.isdigit():
+            parser.error(f"--mix: {item!r} is not KIND=WEIGHT with KIND one of {', '.join(MIX)}")
+        mix[kind] = int(weight)
+    args.mix = mix
     if not args.interval:
         args.interval = min(10.0, max(1.0, args.seconds / 60))
     began = time.time()
@@ -622,6 +661,7 @@ def main() -> None:
         f"# {args.seconds:g} s, {args.concurrency} clients; flowserve serve x1 + flowserve worker "
         "on Postgres + Redis, auth on; fake model 50 ms"
     )
+    print("# mix: " + ", ".join(f"{kind} {weight}" for kind, weight in report["mix"].items()))
     print()
     print(render(report))
     sys.exit(0 if report["ok"] else 1)
