@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: install run test lint format openapi check bench services clean audit
+.PHONY: install run test lint format openapi check bench soak services clean audit
 
 install: $(STAMP)
 
@@ -65,6 +65,12 @@ audit: install
 bench: install services
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Ten minutes of mixed load (runs, chats, LLM, streams, webhooks, flow edits, reads) on
+# Postgres+Redis with a separate worker; prints a report and fails on unexpected errors
+# or growing RSS/fds/connections. SOAK_SECONDS=60 for a shorter one.
+soak: install services
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

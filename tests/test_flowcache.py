@@ -45,3 +45,26 @@ async def test_an_announced_newer_version_replaces_the_cached_graph(tmp_path: Pa
         assert record.id not in cache
     finally:
         await store.close()
+
+
+async def test_a_flow_deleted_and_created_again_under_its_id_is_cached_again(
+    tmp_path: Path,
+) -> None:
+    store = await SqliteFlowStore.open(str(tmp_path / "f.db"))
+    try:
+        record = file_record(json.loads((FLOWS / "prompt-echo.json").read_text()))
+        await store.upsert(record)
+        cache = GraphCache(store, build_registry())
+        told: list[list[str]] = []
+        cache.deleted_listeners.append(told.append)
+        cache.apply({record.id: 3})  # another instance edited it twice
+        await store.delete_many([record.id])
+        cache.apply({record.id: None})  # ...then deleted it
+        assert told == [[record.id]]
+        again, _ = await store.upsert(record)  # created again: version 1
+        assert again.version == 1
+        await cache.get(record.id)
+        # Cached, though version 1 is below the 3 once announced for this id.
+        assert record.id in cache
+    finally:
+        await store.close()

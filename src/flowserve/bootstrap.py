@@ -125,6 +125,7 @@ async def open_services(
             services=component_services(settings, http, env, provider_http),
             outcome_observer=RunObservers(metrics.run_finished, *([tracer] if tracer else [])),
         )
+        runner.cache.deleted_listeners.append(metrics.forget_flows)
         jobs = await stack.enter_async_context(open_jobs(settings, runner))
         services = Services(
             settings=settings,

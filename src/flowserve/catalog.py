@@ -282,6 +282,7 @@ class FlowCatalog:
         if not changes:
             return
         self._cache.forget(changes)
+        self._cache.deleted([flow_id for flow_id, version in changes.items() if version is None])
         try:
             await self._events.publish(changes)
         except FlowserveError as exc:

@@ -23,6 +23,7 @@ Every error carries the HTTP status it maps to and a stable machine-readable
     ├── PreconditionFailed              412 precondition_failed
     │   └── FlowChanged                 412 flow_changed (If-Match names an older version)
     ├── PayloadTooLarge                 413 payload_too_large
+    ├── UnsupportedEncoding             415 unsupported_encoding (a compressed body)
     ├── Invalid                         422 invalid
     │   ├── InvalidFlow                 422 invalid_flow
     │   │   └── UnsupportedComponent    422 unsupported_component
@@ -136,6 +137,11 @@ class FlowChanged(PreconditionFailed):
 class PayloadTooLarge(FlowserveError):
     status = 413
     code = "payload_too_large"
+
+
+class UnsupportedEncoding(FlowserveError):
+    status = 415
+    code = "unsupported_encoding"
 
 
 class Invalid(FlowserveError):

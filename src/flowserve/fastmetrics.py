@@ -12,7 +12,7 @@ file-backed ones instead).
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Set
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -55,6 +55,10 @@ class FastCounter(Collector):
             child = self.children[values] = CounterChild()
         return child
 
+    def forget(self, first_values: Set[str]) -> None:
+        """Drop every series whose first label value is one of these."""
+        self.children = {k: c for k, c in self.children.items() if k[0] not in first_values}
+
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
         for values, child in list(self.children.items()):
@@ -82,6 +86,10 @@ class FastHistogram(Collector):
         if child is None:
             child = self.children[values] = HistogramChild(self.bounds)
         return child
+
+    def forget(self, first_values: Set[str]) -> None:
+        """Drop every series whose first label value is one of these."""
+        self.children = {k: c for k, c in self.children.items() if k[0] not in first_values}
 
     def collect(self) -> Iterator[Metric]:
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)

@@ -11,7 +11,7 @@ background, never per request).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import msgspec
@@ -68,6 +68,9 @@ class GraphCache:
         self._generation = 0
         self._announced: dict[str, int] = {}  # flow id -> newest version announced
         self._loading: dict[str, asyncio.Future[CachedFlow]] = {}
+        # Told the ids of deleted flows (from this instance or announced by another), so
+        # per-flow state elsewhere (metrics series) does not outlive the flow.
+        self.deleted_listeners: list[Callable[[list[str]], None]] = []
 
     def __contains__(self, flow_id: object) -> bool:
         return flow_id in self._entries
@@ -131,6 +134,18 @@ class GraphCache:
                 stale.append(flow_id)
         if stale:
             self.forget(stale)
+        self.deleted([flow_id for flow_id, version in changes.items() if version is None])
+
+    def deleted(self, flow_ids: list[str]) -> None:
+        """These flows are gone: drop everything kept per flow id and tell the listeners."""
+        if not flow_ids:
+            return
+        self.forget(flow_ids)
+        for flow_id in flow_ids:
+            # A flow created again under the same id starts again at version 1.
+            self._announced.pop(flow_id, None)
+        for listener in self.deleted_listeners:
+            listener(flow_ids)
 
     def clear(self) -> None:
         self._generation += 1

@@ -119,6 +119,16 @@ class Metrics:
 
     # -- runs (called by the runner) -----------------------------------------------------------
 
+    def forget_flows(self, flow_ids: list[str]) -> None:
+        """Drop the series of deleted flows, so flow churn does not grow memory and the
+        scrape without bound. (With shared worker metrics the series live in the workers'
+        files and stay until restart.)"""
+        gone = set(flow_ids)
+        self._runs = {key: kids for key, kids in self._runs.items() if key[0] not in gone}
+        for metric in (self.runs, self.run_duration, self.tokens):
+            if isinstance(metric, FastCounter | FastHistogram):
+                metric.forget(gone)
+
     def run_finished(self, outcome: RunOutcome) -> None:
         key = (outcome.flow_id, outcome.status)
         children = self._runs.get(key)

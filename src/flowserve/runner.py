@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
 
@@ -33,6 +33,11 @@ from flowserve.outcome import RunOutcome
 from flowserve.results import RunResponse, run_response
 from flowserve.store.base import FlowRecord, FlowStore, MessageStore
 
+# Session ids name Redis keys and sets; Langflow sets no bound, ours keeps a made-up
+# multi-megabyte id from being copied into several keys (UUIDs are 36 characters).
+MAX_SESSION_ID = 1024
+SessionId = Annotated[str, msgspec.Meta(max_length=MAX_SESSION_ID)]
+
 
 class RunRequest(msgspec.Struct, kw_only=True):
     """Langflow's run body (``SimplifiedAPIRequest``)."""
@@ -44,7 +49,7 @@ class RunRequest(msgspec.Struct, kw_only=True):
     output_type: Literal["chat", "text", "any", "debug"] | None = "chat"
     output_component: str | None = ""
     tweaks: dict[str, Any] | None = None
-    session_id: str | None = None
+    session_id: SessionId | None = None
 
 
 class SessionBuffer:

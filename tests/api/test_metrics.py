@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -14,7 +19,7 @@ from flowserve.metrics import Metrics, RunObservers
 from flowserve.outcome import RunOutcome
 from flowserve.settings import Settings
 from tests.api.authed import ADMIN, auth_settings, authed_app
-from tests.conftest import _serve_in_lifespan
+from tests.conftest import FLOWS, _serve_in_lifespan
 
 HELLO = "44d4caa3-488a-4d5d-9a1d-20af07107439"
 
@@ -160,3 +165,46 @@ async def test_metrics_can_be_left_public_for_a_guarded_network(flows_dir: Path)
         assert response.status_code == 200
         assert "flowserve_" in response.text
         assert (await authed.client.get("/api/v1/flows/")).status_code == 401
+
+
+def _flow_document() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((FLOWS / "hello-world.json").read_text())
+    document.update(id=str(uuid.uuid4()), endpoint_name=None)
+    document["name"] = "churn-" + document["id"][:8]
+    return document
+
+
+def _series_of(text: str, flow_id: str) -> list[str]:
+    return [name for (name, labels) in samples(text) if ("flow", flow_id) in labels]
+
+
+async def test_deleting_a_flow_drops_its_series(backend_client: httpx.AsyncClient) -> None:
+    # Flow churn must not grow memory and the scrape without bound (the soak saw ~1 KB
+    # per created-and-deleted flow before): a deleted flow's series go with it.
+    document = _flow_document()
+    assert (await backend_client.post("/api/v1/flows/", json=document)).status_code == 201
+    assert (await backend_client.post(f"/api/v1/run/{document['id']}", json={})).status_code == 200
+    assert (await backend_client.post(f"/api/v1/run/{HELLO}", json={})).status_code == 200
+    before = (await backend_client.get("/metrics")).text
+    assert "flowserve_runs_total" in _series_of(before, document["id"])
+    assert (await backend_client.delete(f"/api/v1/flows/{document['id']}")).status_code == 200
+    after = (await backend_client.get("/metrics")).text
+    assert _series_of(after, document["id"]) == []
+    assert "flowserve_runs_total" in _series_of(after, HELLO)  # the others stay
+
+
+async def test_a_flow_deleted_on_another_instance_drops_its_series_here(
+    pg_settings: Settings,
+) -> None:
+    serve = contextlib.asynccontextmanager(_serve_in_lifespan)
+    document = _flow_document()
+    async with serve(create_app(pg_settings)) as first, serve(create_app(pg_settings)) as second:
+        assert (await first.post("/api/v1/flows/", json=document)).status_code == 201
+        assert (await second.post(f"/api/v1/run/{document['id']}", json={})).status_code == 200
+        assert _series_of((await second.get("/metrics")).text, document["id"])
+        assert (await first.delete(f"/api/v1/flows/{document['id']}")).status_code == 200
+        for _ in range(200):  # the announcement travels through Redis pub/sub
+            if not _series_of((await second.get("/metrics")).text, document["id"]):
+                break
+            await asyncio.sleep(0.02)
+        assert _series_of((await second.get("/metrics")).text, document["id"]) == []

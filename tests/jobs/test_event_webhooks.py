@@ -16,7 +16,9 @@ import httpx
 import pytest
 
 from flowserve.engine.types import json_block
+from flowserve.jobs.events import EventPublisher
 from flowserve.settings import Settings
+from flowserve.store.memory_jobs import MemoryJobQueue, MemorySubscriptionStore
 from tests.jobs.support import FAILING, Receiver, ReceiverServer
 from tests.jobs.test_webhooks import wait_final
 
@@ -240,3 +242,17 @@ async def test_runs_of_a_flow_without_subscriptions_queue_nothing(
     await asyncio.sleep(0.1)
     services = job_client._transport.app.state.services  # type: ignore[attr-defined]
     assert await services.jobs.queue.claim("probe", 10, 0.05) == []
+
+
+async def test_subscription_lookups_of_many_flows_do_not_pile_up() -> None:
+    # One cached lookup per flow ever run used to stay forever: flow churn grew memory.
+    publisher = EventPublisher(
+        queue=MemoryJobQueue(result_ttl=60),
+        subscriptions=MemorySubscriptionStore(),
+        cache_seconds=0.05,
+    )
+    for n in range(500):
+        assert await publisher.subscribers(f"flow-{n}") == []
+    await asyncio.sleep(0.1)  # every lookup above has expired
+    await publisher.subscribers("one-more")
+    assert list(publisher._cache) == ["one-more"]

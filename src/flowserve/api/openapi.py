@@ -100,8 +100,11 @@ def _operation(op: Operation, by_type: dict[Any, dict[str, Any]]) -> dict[str, A
 
 def _responses(op: Operation) -> dict[int, Any]:
     """The operation's responses plus the failures every such route can answer: a body
-    that is not valid JSON (400, ``api/wire.decode``) and, when guarded, auth ones."""
-    body_errors: dict[int, Any] = {400: ErrorBody} if op.request is not None else {}
+    that is not valid JSON (400, ``api/wire.decode``), too large (413) or compressed
+    (415, ``api/wire.read_body``) and, when guarded, auth ones."""
+    body_errors: dict[int, Any] = (
+        {400: ErrorBody, 413: ErrorBody, 415: ErrorBody} if op.request is not None else {}
+    )
     if op.scope == "public":
         return {**body_errors, **op.responses}
     return {401: ErrorBody, 403: ErrorBody, 429: ErrorBody, **body_errors, **op.responses}
@@ -118,6 +121,7 @@ _DESCRIPTIONS = {
     404: "Not found",
     409: "Conflict",
     413: "Request body too large",
+    415: "Compressed request body (send it uncompressed)",
     422: "Invalid request",
     429: "Rate limited",
     500: "Internal or component error",

@@ -151,6 +151,7 @@ OPERATIONS = [
             400: ErrorBody,
             404: ErrorBody,
             413: ErrorBody,
+            415: ErrorBody,
             422: ErrorBody,
             503: ErrorBody,
         },

@@ -9,7 +9,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from flowserve.errors import Invalid, MalformedJSON, PayloadTooLarge
+from flowserve.errors import Invalid, MalformedJSON, PayloadTooLarge, UnsupportedEncoding
 
 T = TypeVar("T")
 
@@ -41,7 +41,19 @@ def encode(value: Any) -> bytes:
 
 
 async def read_body(request: Request) -> bytes:
-    """The request body, refusing more than the configured maximum with a 413."""
+    """The request body, refusing more than the configured maximum with a 413.
+
+    The size is counted as the body arrives, so a body that declares no length (or a
+    false one) is refused after ``max_body_bytes``, never held whole. A compressed
+    body (``Content-Encoding: gzip`` ...) is refused with a 415 before any of it is
+    read: inflating it would make the limit meaningless (a small gzip bomb), and
+    Langflow does not inflate request bodies either.
+    """
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedEncoding(
+            f"Content-Encoding {encoding[:40]!r} is not supported: send the body uncompressed"
+        )
     limit: int = request.app.state.settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:

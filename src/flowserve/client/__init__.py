@@ -52,6 +52,7 @@ from flowserve.client._exceptions import (
     Unauthorized,
     Unavailable,
     UnsupportedComponent,
+    UnsupportedEncoding,
     UpstreamError,
 )
 from flowserve.client._models import (
@@ -120,5 +121,6 @@ __all__ = [
     "Unauthorized",
     "Unavailable",
     "UnsupportedComponent",
+    "UnsupportedEncoding",
     "UpstreamError",
 ]

@@ -26,6 +26,7 @@ string) and ``request_id``.
         ├── PreconditionFailed          412 precondition_failed
         │   └── FlowChanged             412 flow_changed (update_flow's if_match is stale)
         ├── PayloadTooLarge             413 payload_too_large
+        ├── UnsupportedEncoding         415 unsupported_encoding
         ├── Invalid                     422 invalid
         │   ├── InvalidFlow             422 invalid_flow
         │   │   └── UnsupportedComponent 422 unsupported_component
@@ -181,6 +182,11 @@ class FlowChanged(PreconditionFailed):
 class PayloadTooLarge(APIError):
     status = 413
     code = "payload_too_large"
+
+
+class UnsupportedEncoding(APIError):
+    status = 415
+    code = "unsupported_encoding"
 
 
 class Invalid(APIError):

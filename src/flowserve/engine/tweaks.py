@@ -18,6 +18,11 @@ from flowserve.errors import InvalidTweaks
 
 Overlay = dict[str, dict[str, Any]]
 
+# An error names the problem, never echoes the request: a body of 20,000 bad tweaks
+# (or one with a megabyte-long key) gets a short answer listing the first few.
+MAX_LISTED = 10
+MAX_NAME = 100
+
 
 def build_overlay(graph: Graph, tweaks: Mapping[str, Any] | None) -> Overlay:
     overlay: Overlay = {}
@@ -39,14 +44,21 @@ def build_overlay(graph: Graph, tweaks: Mapping[str, Any] | None) -> Overlay:
             )
         elif not holders:
             problems.append(
-                f"tweak '{key}': no node with this id or display name, "
+                f"tweak '{_shown(key)}': no node with this id or display name, "
                 "and no node has a field of this name"
             )
         for node in holders:
             _apply(node, key, value, overlay, problems)
     if problems:
-        raise InvalidTweaks("Invalid tweaks: " + "; ".join(problems))
+        listed = "; ".join(problems[:MAX_LISTED])
+        if len(problems) > MAX_LISTED:
+            listed += f"; and {len(problems) - MAX_LISTED} more"
+        raise InvalidTweaks("Invalid tweaks: " + listed)
     return overlay
+
+
+def _shown(name: str) -> str:
+    return name if len(name) <= MAX_NAME else name[:MAX_NAME] + "..."
 
 
 def _find_node(graph: Graph, key: str, problems: list[str]) -> CompiledNode | None:
@@ -61,7 +73,7 @@ def _find_node(graph: Graph, key: str, problems: list[str]) -> CompiledNode | No
             f"tweak '{key}': display name matches several nodes ({', '.join(ids)}); use a node id"
         )
     else:
-        problems.append(f"tweak '{key}': no node with this id or display name")
+        problems.append(f"tweak '{_shown(key)}': no node with this id or display name")
     return None
 
 
@@ -72,12 +84,14 @@ def _has_field(node: CompiledNode, name: str) -> bool:
 def _apply(
     node: CompiledNode, field: str, value: Any, overlay: Overlay, problems: list[str]
 ) -> None:
-    where = f"tweak '{node.id}.{field}'"
+    where = f"tweak '{node.id}.{_shown(field)}'"
     if field == "code":
         problems.append(f"{where}: the code field cannot be tweaked")
         return
     if not _has_field(node, field):
-        problems.append(f"{where}: node '{node.id}' (type {node.type}) has no field '{field}'")
+        problems.append(
+            f"{where}: node '{node.id}' (type {node.type}) has no field '{_shown(field)}'"
+        )
         return
     stored = node.node.fields.get(field)
     spec = node.component.input_named(field)

@@ -86,9 +86,17 @@ class EventPublisher:
     # Subscriptions are read at most this often per flow and instance.
     cache_seconds: float = 1.0
     _cache: dict[str, tuple[float, list[Subscription]]] = field(default_factory=dict)
+    _swept: float = 0.0
 
     def forget(self, flow_id: str) -> None:
         self._cache.pop(flow_id, None)
+
+    def _sweep(self, now: float) -> None:
+        """Drop expired entries, at most once per ``cache_seconds``: an entry per flow ever
+        run would otherwise stay forever (the soak's flow churn grew memory with them)."""
+        if now - self._swept >= self.cache_seconds:
+            self._swept = now
+            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
 
     async def subscribers(self, flow_id: str) -> list[Subscription]:
         now = time.monotonic()
@@ -100,6 +108,7 @@ class EventPublisher:
         except FlowserveError as exc:
             log.warning("subscriptions_unavailable", flow_id=flow_id, detail=exc.detail)
             subs = []
+        self._sweep(now)
         self._cache[flow_id] = (now + self.cache_seconds, subs)
         return subs
 
