@@ -7,14 +7,14 @@ import atexit
 import logging
 import sys
 import threading
-import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 import structlog
+
+from flowserve.clock import SecondStamp
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="")
 
@@ -118,18 +118,8 @@ class AccessLine(msgspec.Struct, omit_defaults=False):
 # are JSON to a binary stream at level info or below; else None (use structlog).
 _access_writer: LineWriter | None = None
 _configured: list[Any] | None = None  # the processor list configure_logging gave structlog
-_iso_second: tuple[int, str] = (-1, "")
-
-
-def _iso_now() -> str:
-    """``2026-11-23T12:28:30.129729Z``, as structlog's ISO UTC timestamper writes it."""
-    global _iso_second
-    second, nanos = divmod(time.time_ns(), 1_000_000_000)
-    cached = _iso_second
-    if cached[0] != second:
-        cached = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
-        _iso_second = cached
-    return f"{cached[1]}.{nanos // 1000:06d}Z"
+# ``2026-11-23T12:28:30.129729Z``, as structlog's ISO UTC timestamper writes it.
+_iso_now = SecondStamp("%Y-%m-%dT%H:%M:%S", "Z").now
 
 
 def write_access(line: AccessLine) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from flowserve import clock
 from flowserve.engine import types
 
 
@@ -19,5 +20,5 @@ from flowserve.engine import types
 def test_timestamps_are_langflows_format(
     monkeypatch: pytest.MonkeyPatch, nanos: int, expected: str
 ) -> None:
-    monkeypatch.setattr(types.time, "time_ns", lambda: nanos)
+    monkeypatch.setattr(clock.time, "time_ns", lambda: nanos)
     assert types.now_timestamp() == expected

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import os
-import time
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
-_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+from flowserve.clock import SecondStamp
 
-
-def now_timestamp() -> str:
-    """Langflow's message timestamp format: ``2026-11-23 04:58:58.928699 UTC``.
-
-    A run stamps several messages; ``strftime`` is most of a stamp's cost, so the
-    date and time of the current second are formatted once per second."""
-    global _second
-    second, nanos = divmod(time.time_ns(), 1_000_000_000)
-    cached = _second
-    if cached[0] != second:
-        cached = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S"))
-        _second = cached  # one rebinding: threads see the old pair or the new, never a mix
-    return f"{cached[1]}.{nanos // 1000:06d} UTC"
+# Langflow's message timestamp format: ``2026-11-23 04:58:58.928699 UTC``.
+now_timestamp = SecondStamp("%Y-%m-%d %H:%M:%S", " UTC").now
 
 
 _ID_BYTES = 16
