@@ -104,15 +104,15 @@ class Transport:
                     allow_redirects=False,
                 ) as response:
                     status = response.status
-                    if status in RETRY_STATUSES and attempt < self.max_retries:
+                    retry = status in RETRY_STATUSES and attempt < self.max_retries
+                    if retry:
                         retry_after = response.headers.get("retry-after")
                     else:
                         answer = await response.read()
-                        retry_after = None
             except _EXCHANGE_ERRORS as exc:
                 attempt = await self._retry(attempt, None, exc)
                 continue
-            if status in RETRY_STATUSES and attempt < self.max_retries:
+            if retry:
                 attempt = await self._retry(attempt, retry_after)
                 continue
             if status >= 400:

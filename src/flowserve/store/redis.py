@@ -62,10 +62,14 @@ def connect(url: str) -> aioredis.Redis:
         socket_timeout=5.0,
         health_check_interval=15,
         decode_responses=False,
-        # Pooled connections die with a restarted Redis: reconnect and resend (a few
-        # times, briefly) rather than answer 503 once per stale connection.
-        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3),
+        retry=stale_connection_retry(),
     )
+
+
+def stale_connection_retry() -> Retry:
+    """Pooled connections die with a restarted Redis: reconnect and resend (a few times,
+    briefly) rather than fail once per stale connection. For every pool we open."""
+    return Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3)
 
 
 async def _result(value: Any) -> Any:

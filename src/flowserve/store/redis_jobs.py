@@ -20,12 +20,11 @@ from typing import Any, TypeVar, cast
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from flowserve.errors import Unavailable
 from flowserve.store.jobs import DeliveryAttempt, Job, JobStatus, Lease, Subscription
+from flowserve.store.redis import stale_connection_retry
 
 T = TypeVar("T")
 
@@ -504,9 +503,7 @@ async def open_redis(url: str) -> AsyncIterator[aioredis.Redis]:
         timeout=10,
         socket_timeout=30,
         health_check_interval=15,
-        # Pooled connections die with a restarted Redis: reconnect and resend (a few
-        # times, briefly) rather than fail once per stale connection.
-        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3),
+        retry=stale_connection_retry(),
     )
     client = aioredis.Redis(connection_pool=pool)
     try:
