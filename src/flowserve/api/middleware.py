@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from flowserve.api.errors import ErrorBody
 from flowserve.api.wire import encode
 from flowserve.engine.types import new_id
-from flowserve.logs import AccessLine, request_id_var, write_access
+from flowserve.logs import AccessLine, access_fields, request_id_var, write_access
 from flowserve.metrics import Metrics
 
 log = structlog.get_logger("flowserve.access")
@@ -109,14 +109,4 @@ class RequestContextMiddleware:
             user_agent=user_agent,
         )
         if not write_access(line):  # text logs, or a stream structlog owns
-            log.info(
-                "request",
-                method=line.method,
-                path=line.path,
-                route=line.route,
-                status=line.status,
-                duration_ms=line.duration_ms,
-                client=line.client,
-                scheme=line.scheme,
-                user_agent=line.user_agent,
-            )
+            log.info("request", **access_fields(line))
