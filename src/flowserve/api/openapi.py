@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -50,10 +51,19 @@ def build_spec(operations: Iterable[Operation]) -> dict[str, Any]:
         },
         "paths": dict(sorted(paths.items())),
         "components": {
-            "schemas": dict(sorted(components.items())),
+            "schemas": {name: _clean_doc(components[name]) for name in sorted(components)},
             "securitySchemes": API_KEY_SCHEMES,
         },
     }
+
+
+def _clean_doc(schema: dict[str, Any]) -> dict[str, Any]:
+    """A Struct's docstring as its description, dedented the same way whichever msgspec
+    release made the schema (0.23 changed how it strips a docstring's indentation)."""
+    description = schema.get("description")
+    if isinstance(description, str):
+        return {**schema, "description": inspect.cleandoc(description)}
+    return schema
 
 
 def _operation(op: Operation, by_type: dict[Any, dict[str, Any]]) -> dict[str, Any]:
