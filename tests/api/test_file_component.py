@@ -256,7 +256,7 @@ async def test_save_to_file_refuses_paths_and_bad_formats(file_keys: Keys) -> No
     client = file_keys.client
     for fields, needle in (
         ({"file_name": "../../etc/cron.d/x"}, "file name"),
-        ({"file_name": "/tmp/evil"}, "file name"),
+        ({"file_name": "/var/spool/evil"}, "file name"),
         ({"local_format": "csv"}, "Invalid file format"),
     ):
         flow_id = await save_flow(client, file_keys.a, _writer_flow(**fields))
