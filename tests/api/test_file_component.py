@@ -21,7 +21,10 @@ from tests.api.filetools import (
     save_flow,
     upload,
 )
+from tests.conftest import FIXTURES
 from tests.helpers import edge, flow, node
+
+STARTERS = FIXTURES / "starter-projects"
 
 CSV = b"name,amount\nwidgets,12\ngadgets,7\n"
 FORMATS = [
@@ -278,3 +281,54 @@ async def test_saved_file_is_read_back_by_the_file_component(file_keys: Keys) ->
     reader = await save_flow(client, file_keys.a, reader_flow())
     text = answer(await run(client, file_keys.a, reader, {FILE_NODE: {"path": [saved["path"]]}}))
     assert text == "round trip"
+
+
+# ---- the nodes of Langflow's starter projects, as Langflow saved them ------------------
+
+
+def _starter_node(project: str, type_: str) -> dict[str, object]:
+    doc = json.loads((STARTERS / f"{project}.json").read_text(encoding="utf-8"))
+    found: dict[str, object] = next(n for n in doc["data"]["nodes"] if n["data"]["type"] == type_)
+    return found
+
+
+@pytest.mark.parametrize("project", ["Text Sentiment Analysis", "Hybrid Search RAG"])
+async def test_starter_file_nodes_read_an_upload_by_the_documented_tweak(
+    file_keys: Keys, project: str
+) -> None:
+    client = file_keys.client
+    file_node = _starter_node(project, "File")
+    node_id = str(file_node["id"])
+    doc = flow(
+        str(uuid.uuid4()),
+        [file_node, node("ChatOutput-s1", "ChatOutput")],
+        [edge(node_id, "message", "ChatOutput-s1", "input_value")],
+    )
+    uploaded = await upload(client, file_keys.a, "review.txt", b"Great product, slow delivery.")
+    flow_id = await save_flow(client, file_keys.a, doc)
+    response = await run(client, file_keys.a, flow_id, {node_id: {"path": [uploaded["path"]]}})
+    assert answer(response) == "Great product, slow delivery."
+
+
+async def test_starter_save_to_file_node_saves_to_the_store(file_keys: Keys) -> None:
+    client = file_keys.client
+    save_node = _starter_node("Content Aggregator", "SaveToFile")
+    node_id = str(save_node["id"])
+    doc = flow(
+        str(uuid.uuid4()),
+        [node("ChatInput-s1", "ChatInput"), save_node, node("ChatOutput-s2", "ChatOutput")],
+        [
+            edge("ChatInput-s1", "message", node_id, "input"),
+            edge(node_id, "message", "ChatOutput-s2", "input_value"),
+        ],
+    )
+    flow_id = await save_flow(client, file_keys.a, doc)
+    response = await client.post(
+        f"/api/v1/run/{flow_id}", json={"input_value": "aggregated"}, headers=file_keys.a
+    )
+    assert "saved successfully" in answer(response)
+    [saved] = await _saved(file_keys, file_keys.a)
+    assert saved["name"] == "news-aggregated"  # the starter's file_name, json by its format
+    assert str(saved["path"]).endswith(".json")
+    download = await client.get(f"/api/v2/files/{saved['id']}", headers=file_keys.a)
+    assert json.loads(download.content) == {"message": "aggregated"}
