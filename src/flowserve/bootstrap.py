@@ -35,13 +35,15 @@ from flowserve.components import build_registry
 from flowserve.components.llm import PROVIDER_SESSION
 from flowserve.engine import Registry
 from flowserve.errors import FlowserveError
+from flowserve.files import Files
 from flowserve.flowfile import load_document
 from flowserve.jobs import Jobs, open_jobs
 from flowserve.metrics import Metrics, RunObservers
 from flowserve.providers import new_session
 from flowserve.runner import Runner
-from flowserve.settings import Settings, otlp_endpoint, process_environment
+from flowserve.settings import Settings, SettingsError, otlp_endpoint, process_environment
 from flowserve.store.base import (
+    FileStore,
     FlowRecord,
     FlowStore,
     KeyEvents,
@@ -78,11 +80,19 @@ class Services:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     # Prometheus metrics of this instance; the job worker reports queue depth and outcomes here.
     metrics: Metrics = field(default_factory=Metrics)
+    # Uploaded files (api/files.py; the File and SaveToFile components as services["files"]).
+    files: Files | None = None
 
     async def health(self) -> dict[str, str]:
         """Each store's state: "ok" or why it is not."""
         states: dict[str, str] = {}
-        stores = (("flows", self.flows), ("messages", self.messages), ("jobs", self.jobs.queue))
+        stores: list[tuple[str, Any]] = [
+            ("flows", self.flows),
+            ("messages", self.messages),
+            ("jobs", self.jobs.queue),
+        ]
+        if self.files is not None:
+            stores.append(("files", self.files.store))
         for name, store in stores:
             try:
                 await store.ping()
@@ -108,6 +118,8 @@ async def open_services(
         await stack.enter_async_context(_shutting_down(tracer))
         flows = await open_flow_store(settings)
         stack.push_async_callback(flows.close)
+        files = await open_files(settings, flows)
+        stack.push_async_callback(files.store.close)
         redis_client, messages, events = _open_redis(settings, stack)
         stack.push_async_callback(messages.close)
         http = await stack.enter_async_context(
@@ -122,7 +134,7 @@ async def open_services(
             environment=env,
             session_ttl=settings.session_ttl,
             run_timeout=settings.run_timeout,
-            services=component_services(settings, http, env, provider_http),
+            services={**component_services(settings, http, env, provider_http), "files": files},
             outcome_observer=RunObservers(metrics.run_finished, *([tracer] if tracer else [])),
         )
         runner.cache.deleted_listeners.append(metrics.forget_flows)
@@ -135,7 +147,11 @@ async def open_services(
             runner=runner,
             http=http,
             catalog=FlowCatalog(
-                flows, registry, runner.cache, events, leftovers=(messages, jobs.subscriptions)
+                flows,
+                registry,
+                runner.cache,
+                events,
+                leftovers=(messages, jobs.subscriptions, files.store),
             ),
             access=Access(
                 settings, open_key_store(flows), *access_backends(settings, redis_client)
@@ -143,6 +159,7 @@ async def open_services(
             jobs=jobs,
             redis=redis_client,
             metrics=metrics,
+            files=files,
         )
         # Runs before the Redis client closes: it flushes key usage and stops listening.
         stack.push_async_callback(services.access.aclose)
@@ -257,6 +274,30 @@ def access_backends(
         RedisRateLimiter(redis_client, settings.redis_prefix, MemoryRateLimiter()),
         RedisKeyEvents(redis_client, settings.redis_prefix),
     )
+
+
+async def open_files(settings: Settings, flows: FlowStore) -> Files:
+    """The file store the settings choose: PostgreSQL (on the flow store's pool) or a directory."""
+    backend = settings.files_backend
+    if backend == "auto":
+        backend = "database" if settings.database_url else "directory"
+    store: FileStore
+    if backend == "database":
+        from flowserve.store.postgres import PostgresFlowStore
+
+        if not isinstance(flows, PostgresFlowStore):
+            raise SettingsError(
+                "FLOWSERVE_FILES_BACKEND=database needs FLOWSERVE_DATABASE_URL (PostgreSQL);"
+                " use FLOWSERVE_FILES_BACKEND=directory with the embedded store"
+            )
+        from flowserve.store.postgres_files import PostgresFileStore
+
+        store = PostgresFileStore(flows.pool)
+    else:
+        from flowserve.store.directory_files import DirectoryFileStore
+
+        store = await DirectoryFileStore.open(settings.files_path)
+    return Files(store, max_bytes=settings.max_file_bytes, provider=backend)
 
 
 async def open_flow_store(settings: Settings, *, migrate: bool | None = None) -> FlowStore:

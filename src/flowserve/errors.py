@@ -17,7 +17,8 @@ Every error carries the HTTP status it maps to and a stable machine-readable
     │   ├── FlowNotFound                404 flow_not_found
     │   ├── SessionNotFound             404 session_not_found
     │   ├── JobNotFound                 404 job_not_found
-    │   └── ApiKeyNotFound              404 api_key_not_found
+    │   ├── ApiKeyNotFound              404 api_key_not_found
+    │   └── FileNotFound                404 file_not_found (or not the caller's to read)
     ├── Conflict                        409 conflict
     │   └── EndpointNameTaken           409 endpoint_name_taken
     ├── PreconditionFailed              412 precondition_failed
@@ -114,6 +115,10 @@ class JobNotFound(NotFound):
 
 class ApiKeyNotFound(NotFound):
     code = "api_key_not_found"
+
+
+class FileNotFound(NotFound):
+    code = "file_not_found"
 
 
 class Conflict(FlowserveError):

@@ -21,6 +21,7 @@ from flowserve.engine import (
     Message,
     Registry,
     RunContext,
+    RunOwner,
     build_overlay,
     execute,
 )
@@ -108,6 +109,8 @@ class PreparedRun:
     variables: Mapping[str, str]
     # W3C ``traceparent`` of the caller, so a traced run joins the caller's trace.
     traceparent: str = ""
+    # Who submitted the run (the files it may read, the owner of those it saves).
+    owner: RunOwner | None = None
 
 
 WEBHOOK_COMPONENT = "Webhook"
@@ -159,7 +162,11 @@ class Runner:
         self.cache.forget([flow_id])
 
     async def prepare(
-        self, ref: str, request: RunRequest, variables: Mapping[str, str] | None = None
+        self,
+        ref: str,
+        request: RunRequest,
+        variables: Mapping[str, str] | None = None,
+        owner: RunOwner | None = None,
     ) -> PreparedRun:
         graph, record = await self.graph(ref)
         overlay = build_overlay(graph, request.tweaks)
@@ -176,6 +183,7 @@ class Runner:
             output_ids=_output_ids(graph, request),
             ttl=record.session_ttl or self.session_ttl,
             variables={**self.environment, **variables} if variables else self.environment,
+            owner=owner,
         )
 
     async def webhook_graph(self, ref: str) -> tuple[Graph, FlowRecord, tuple[str, ...]]:
@@ -189,11 +197,13 @@ class Runner:
             )
         return graph, record, nodes
 
-    async def prepare_webhook(self, ref: str, data: str) -> PreparedRun:
+    async def prepare_webhook(
+        self, ref: str, data: str, owner: RunOwner | None = None
+    ) -> PreparedRun:
         """A run whose Webhook nodes receive ``data`` (the request body as text)."""
         _, _, nodes = await self.webhook_graph(ref)
         # Langflow runs a webhook with input_value "" (so its result echoes that input).
-        run = await self.prepare(ref, _WEBHOOK_REQUEST)
+        run = await self.prepare(ref, _WEBHOOK_REQUEST, owner=owner)
         for node_id in nodes:
             run.overlay.setdefault(node_id, {})["data"] = data
         return run
@@ -212,6 +222,7 @@ class Runner:
             variables=run.variables,
             services=self.services,
             streaming=sink is not None,
+            owner=run.owner,
         )
         watch = await self.observer.watch(run, ctx.run_id, job_id) if self.observer else None
         if watch is not None:

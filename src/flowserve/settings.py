@@ -130,6 +130,13 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     webhook_timeout: Seconds = 10.0
     webhook_max_attempts: Positive = 8
 
+    # Files (/api/v2/files, /api/v1/files, the File and SaveToFile components).
+    # "database": in PostgreSQL (needs database_url); "directory": under files_dir (a
+    # local directory or a mounted volume); "auto": database with database_url, else directory.
+    files_backend: Literal["auto", "database", "directory"] = "auto"
+    files_dir: str = ""  # "" = a "files" directory beside the SQLite file
+    max_file_bytes: Positive = 100 * 1024 * 1024
+
     # Logs
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = True
@@ -140,6 +147,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     @property
     def embedded(self) -> bool:
         return not self.database_url
+
+    @property
+    def files_path(self) -> Path:
+        return Path(self.files_dir) if self.files_dir else Path(self.sqlite_path).parent / "files"
 
     @property
     def flows_path(self) -> Path:

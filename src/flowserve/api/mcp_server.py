@@ -43,10 +43,12 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from flowserve import __version__
+from flowserve.access import Principal
 from flowserve.api.auth import principal
 from flowserve.api.run import header_variables
 from flowserve.bootstrap import Services
 from flowserve.errors import FlowserveError, NotFound
+from flowserve.files import owner_of
 from flowserve.flowtools import (
     FlowTool,
     build_tools,
@@ -183,7 +185,9 @@ class FlowToolServer(Server[Any]):
         if tool is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
         try:
-            return await _run_tool(services, tool, params.arguments, header_variables(request))
+            return await _run_tool(
+                services, tool, params.arguments, header_variables(request), principal(request)
+            )
         except FlowserveError as exc:
             log.info("mcp_tool_failed", tool=tool.name, code=exc.code, detail=exc.detail)
             return _error_result(exc.detail)
@@ -206,8 +210,11 @@ async def _run_tool(
     tool: FlowTool,
     arguments: Mapping[str, Any] | None,
     variables: Mapping[str, str],
+    caller: Principal,
 ) -> types.CallToolResult:
-    prepared = await services.runner.prepare(tool.flow_id, run_request(tool, arguments), variables)
+    prepared = await services.runner.prepare(
+        tool.flow_id, run_request(tool, arguments), variables, owner_of(caller)
+    )
     output = tool_output(await services.runner.execute(prepared))
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=output.text)],

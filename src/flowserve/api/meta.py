@@ -96,7 +96,7 @@ async def config(request: Request) -> Response:
     return JSONResponse(
         ConfigInfo(
             feature_flags=_FEATURE_FLAGS,
-            max_file_size_upload=settings.max_body_bytes // (1024 * 1024),
+            max_file_size_upload=settings.max_file_bytes // (1024 * 1024),
             event_delivery="streaming",
             voice_mode_available=False,
             frontend_timeout=0,

@@ -10,6 +10,7 @@ from starlette.staticfiles import StaticFiles
 
 from flowserve.api import (
     docs,
+    files,
     flows,
     keys,
     mcp,
@@ -38,6 +39,7 @@ OPERATIONS: list[Operation] = [
     *subscriptions.OPERATIONS,
     *ops.OPERATIONS,
     *snippets.OPERATIONS,
+    *files.OPERATIONS,
 ]
 
 

@@ -21,11 +21,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from flowserve.api.auth import principal
 from flowserve.api.errors import ErrorBody
 from flowserve.api.spec import Operation, Param
 from flowserve.api.wire import JSONResponse, decode, encode, read_body
 from flowserve.engine.types import Message
 from flowserve.errors import FlowserveError, Overloaded
+from flowserve.files import owner_of
 from flowserve.limits import RunSlots
 from flowserve.results import RunResponse, message_body
 from flowserve.runner import PreparedRun, Runner, RunRequest
@@ -78,7 +80,9 @@ async def run_flow(request: Request) -> Response:
     body = await read_body(request)
     run_request = decode(body, RunRequest, empty=_EMPTY_REQUEST)
     variables, traceparent = _scan_headers(request)
-    prepared = await runner.prepare(request.path_params["flow"], run_request, variables)
+    prepared = await runner.prepare(
+        request.path_params["flow"], run_request, variables, owner_of(principal(request))
+    )
     if traceparent:
         prepared = dataclasses.replace(prepared, traceparent=traceparent[:128])
     slots: RunSlots = request.app.state.run_slots

@@ -21,6 +21,7 @@ from flowserve.api.spec import Operation, Param
 from flowserve.api.wire import JSONResponse, read_body
 from flowserve.bootstrap import Services
 from flowserve.errors import BadRequest, Conflict, FlowNotAllowed, JobNotFound
+from flowserve.files import owner_of
 from flowserve.jobs.webhooks import webhook_job
 from flowserve.store.jobs import FINAL, Job
 
@@ -88,7 +89,12 @@ async def receive_webhook(request: Request) -> Response:
     key = request.headers.get("idempotency-key")
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
         raise BadRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
-    job = webhook_job(record.id, body, max_attempts=services.settings.job_max_attempts)
+    job = webhook_job(
+        record.id,
+        body,
+        max_attempts=services.settings.job_max_attempts,
+        owner=owner_of(principal(request)),
+    )
     stored, created = await services.jobs.queue.enqueue(
         job, idempotency_key=f"webhook:{record.id}:{key}" if key else None
     )

@@ -41,6 +41,15 @@ def encode(value: Any) -> bytes:
     return _encoder.encode(value)
 
 
+def refuse_compressed(request: Request) -> None:
+    """415 for a compressed body: inflating it would make any size limit meaningless."""
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedEncoding(
+            f"Content-Encoding {encoding[:40]!r} is not supported: send the body uncompressed"
+        )
+
+
 async def read_body(request: Request) -> bytes:
     """The request body, refusing more than the configured maximum with a 413.
 
@@ -50,11 +59,7 @@ async def read_body(request: Request) -> bytes:
     read: inflating it would make the limit meaningless (a small gzip bomb), and
     Langflow does not inflate request bodies either.
     """
-    encoding = request.headers.get("content-encoding", "").strip().lower()
-    if encoding not in ("", "identity"):
-        raise UnsupportedEncoding(
-            f"Content-Encoding {encoding[:40]!r} is not supported: send the body uncompressed"
-        )
+    refuse_compressed(request)
     limit: int = request.app.state.settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:

@@ -23,6 +23,7 @@ from flowserve.components.data import (
     TypeConverterComponent,
     Webhook,
 )
+from flowserve.components.files import FileComponent, SaveToFile
 from flowserve.components.http import APIRequest, URLComponent
 from flowserve.components.io import ChatInput, ChatOutput, TextInput, TextOutput
 from flowserve.components.logic import CalculatorComponent, ConditionalRouter
@@ -64,6 +65,9 @@ BUILTIN: tuple[type[Component], ...] = (
     Webhook,
     ConditionalRouter,
     CalculatorComponent,
+    # Files (the file store through services["files"])
+    FileComponent,
+    SaveToFile,
 )
 
 log = structlog.get_logger(__name__)

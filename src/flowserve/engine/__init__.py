@@ -11,6 +11,8 @@ from flowserve.engine.component import (
     NodeContext,
     Output,
     RunContext,
+    RunFiles,
+    RunOwner,
     SessionMemory,
 )
 from flowserve.engine.graph import CompiledNode, Graph, Registry, compile_flow
@@ -33,6 +35,8 @@ __all__ = [
     "Output",
     "Registry",
     "RunContext",
+    "RunFiles",
+    "RunOwner",
     "SessionMemory",
     "Source",
     "TokenUsage",

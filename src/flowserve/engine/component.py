@@ -78,6 +78,30 @@ class NullSink:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class RunOwner:
+    """Who a run acts for: the submitting key's id (its files' owner), and whether the
+    key is an admin one (which may read every owner's files)."""
+
+    id: str
+    admin: bool = False
+
+
+class RunFiles(Protocol):
+    """The file store as components see it (``services["files"]``): reads checked
+    against the run's owner, writes made as that owner. Never a filesystem path."""
+
+    async def read(self, path: str, *, reader: RunOwner | None, trusted: bool) -> tuple[str, bytes]:
+        """The name and bytes of the stored file at ``path``, when ``reader`` may read it
+        (its owner, an admin) or ``trusted`` (the path is in the flow's saved
+        definition); ``FileNotFound`` otherwise, alike whether or not it exists."""
+        ...
+
+    async def save(self, name: str, content: bytes, *, owner: RunOwner) -> str:
+        """Store ``content`` as a new file of ``owner`` named ``name``; its path."""
+        ...
+
+
 @dataclass(slots=True)
 class RunContext:
     """What one execution of a flow shares among its components."""
@@ -98,6 +122,9 @@ class RunContext:
     usage: TokenUsage | None = None
     # Called with each finished node's ``NodeRun`` (outgoing event webhooks listen here).
     node_done: Callable[[Any], None] | None = None
+    # Who submitted the run (None: nobody known, e.g. a public flow's visitor): the
+    # files it may read and the owner of the files it saves.
+    owner: RunOwner | None = None
 
     def add_usage(self, usage: TokenUsage | None) -> None:
         if usage is not None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from flowserve.engine import RunOwner
 from flowserve.runner import Runner
 from flowserve.store.jobs import Job
 
@@ -30,15 +31,27 @@ def webhook_data(body: bytes) -> str:
     return text
 
 
-def webhook_job(flow_id: str, body: bytes, *, max_attempts: int) -> Job:
+def webhook_job(
+    flow_id: str, body: bytes, *, max_attempts: int, owner: RunOwner | None = None
+) -> Job:
+    payload: dict[str, Any] = {"flow_id": flow_id, "data": webhook_data(body)}
+    if owner is not None:  # the key that submitted: the run reads and saves its files
+        payload["owner"] = {"id": owner.id, "admin": owner.admin}
     return Job(
         id=uuid.uuid4().hex,
         kind=WEBHOOK,
         flow_id=flow_id,
         max_attempts=max_attempts,
         created_at=time.time(),
-        payload={"flow_id": flow_id, "data": webhook_data(body)},
+        payload=payload,
     )
+
+
+def _owner(payload: dict[str, Any]) -> RunOwner | None:
+    owner = payload.get("owner")
+    if not isinstance(owner, dict) or not isinstance(owner.get("id"), str):
+        return None
+    return RunOwner(owner["id"], admin=owner.get("admin") is True)
 
 
 @dataclass
@@ -48,6 +61,8 @@ class WebhookRun:
     runner: Runner
 
     async def __call__(self, job: Job) -> Any:
-        prepared = await self.runner.prepare_webhook(job.payload["flow_id"], job.payload["data"])
+        prepared = await self.runner.prepare_webhook(
+            job.payload["flow_id"], job.payload["data"], _owner(job.payload)
+        )
         response = await self.runner.execute(prepared, job_id=job.id)
         return msgspec.to_builtins(response)

@@ -2,7 +2,8 @@
 
 Flows and projects live in a ``FlowStore`` (PostgreSQL in production, a SQLite
 file embedded); conversation messages in a ``MessageStore`` (Redis, or this
-process). Every backend passes the same contract tests (``tests/store/``).
+process); uploaded files in a ``FileStore`` (PostgreSQL, or a directory). Every
+backend passes the same contract tests (``tests/store/``).
 Backends translate their own exceptions at this boundary: a backend that
 cannot be reached raises ``Unavailable``, a uniqueness clash ``Conflict`` or
 ``EndpointNameTaken``; callers never see asyncpg, sqlite3 or redis.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import builtins
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -266,3 +267,62 @@ class KeyEvents(Protocol):
     def follow(self, on_revoked: Callable[[str], None], on_gap: Callable[[], None]) -> None: ...
 
     async def aclose(self) -> None: ...
+
+
+class FileRecord(msgspec.Struct, kw_only=True, frozen=True):
+    """An uploaded (or component-saved) file: its metadata; the bytes live beside it.
+
+    ``path`` is what the API hands out and the File component is given back: unique
+    among stored files, made by us (``<owner>/<id>.<ext>``, or ``<flow_id>/<name>`` for
+    Langflow's v1 flow uploads), never a filesystem path.
+    """
+
+    id: str
+    # Who uploaded it: the key's id ("bootstrap" for FLOWSERVE_API_KEY, "local" with
+    # auth off). Only that owner and admin keys may read or delete it.
+    owner: str
+    # The sanitised original file name, extension included.
+    name: str
+    path: str
+    size: int = 0
+    content_type: str = "application/octet-stream"
+    created_at: datetime
+    # Set for v1 uploads (``/api/v1/files/upload/{flow_id}``): deleted with the flow.
+    flow_id: str | None = None
+
+
+class FileStore(Protocol):
+    """File bytes and metadata. A ``put`` is all or nothing: a reader sees the whole
+    file or none of it, never part (a temp file renamed into place, or one transaction)."""
+
+    async def put(self, record: FileRecord, content: AsyncIterable[bytes]) -> FileRecord:
+        """Store ``content`` as ``record`` (its ``size`` is counted here); a file already
+        stored at ``record.path`` is replaced in the same step."""
+        ...
+
+    async def get(self, file_id: str) -> FileRecord | None: ...
+
+    async def by_path(self, path: str) -> FileRecord | None: ...
+
+    def read(self, record: FileRecord) -> AsyncIterator[bytes]:
+        """The file's bytes in chunks; ``FileNotFound`` when it is gone."""
+        ...
+
+    async def list(
+        self, *, owner: str | None = None, flow_id: str | None = None
+    ) -> builtins.list[FileRecord]:
+        """Files of ``owner`` (None: every owner), oldest first: those of one flow's v1
+        uploads when ``flow_id`` is given, else those tied to no flow."""
+        ...
+
+    async def rename(self, file_id: str, name: str) -> FileRecord | None: ...
+
+    async def delete(self, file_id: str) -> bool: ...
+
+    async def delete_flow(self, flow_id: str) -> int:
+        """Delete a deleted flow's v1 uploads; how many went."""
+        ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,4 @@
+-- Uploaded files: with the embedded (SQLite) backend they live in a directory
+-- (FLOWSERVE_FILES_DIR, see store/directory_files.py), metadata beside the bytes,
+-- so this version has nothing to create. It exists to keep the two backends'
+-- migration numbers in step (postgres/0003_files.sql creates the tables there).
