@@ -37,6 +37,9 @@ class FakeOpenAI:
         self.headers: list[dict[str, str]] = []
         # Bodies of the /embeddings requests received, in order.
         self.embedding_requests: list[dict[str, Any]] = []
+        self.embedding_headers: list[dict[str, str]] = []
+        # While set, /embeddings answers this JSON body instead (answers of the wrong shape).
+        self.embedding_answer: Any = None
         # Statuses to answer the next requests with, one each (retry tests).
         self.fail_statuses: list[int] = []
         # While set, every request gets this broken answer (tests/fakes/garbage.py).
@@ -70,6 +73,8 @@ class FakeOpenAI:
         self.requests.clear()
         self.headers.clear()
         self.embedding_requests.clear()
+        self.embedding_headers.clear()
+        self.embedding_answer = None
         self.fail_statuses.clear()
         self.fault = None
         self.require_key = None
@@ -121,12 +126,15 @@ class FakeOpenAI:
     async def embeddings(self, request: Request) -> Response:
         body = await request.json()
         self.embedding_requests.append(body)
+        self.embedding_headers.append(dict(request.headers))
         if self.fault is not None:
             fault = self.fault
             return await faulty(fault, False, lambda: self.fault == fault)
         if self.fail_statuses:
             status = self.fail_statuses.pop(0)
             return JSONResponse({"error": {"message": f"injected failure {status}"}}, status)
+        if self.embedding_answer is not None:
+            return JSONResponse(self.embedding_answer)
         if self.latency:
             await asyncio.sleep(self.latency)
         inputs = body.get("input")
