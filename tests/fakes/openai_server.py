@@ -191,19 +191,53 @@ class FakeOpenAI:
         yield b"data: [DONE]\n\n"
 
 
-EMBEDDING_DIMENSIONS = 64
+EMBEDDING_DIMENSIONS = 512
 _WORD = re.compile(r"[a-z0-9]+")
+# Words too common to say what a text is about.
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "does",
+        "for",
+        "from",
+        "how",
+        "in",
+        "is",
+        "it",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "was",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "with",
+    ]
+)
 
 
 def embed_text(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
-    """A unit vector: each word adds +-1 at a position its hash picks; one constant
+    """A unit vector counting each word at a position its hash picks; one constant
     component keeps a text without words from being the zero vector."""
     vector = [0.0] * dimensions
     vector[0] = 0.1
     for word in _WORD.findall(text.lower()):
-        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
-        position = 1 + int.from_bytes(digest[:4], "big") % (dimensions - 1)
-        vector[position] += 1.0 if digest[4] & 1 else -1.0
+        if word in _STOPWORDS:
+            continue
+        digest = hashlib.sha256(word.encode()).digest()
+        vector[1 + int.from_bytes(digest, "big") % (dimensions - 1)] += 1.0
     norm = math.sqrt(sum(x * x for x in vector))
     return [x / norm for x in vector]
 
