@@ -8,72 +8,25 @@ import json
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from flowserve.app import create_app
 from flowserve.settings import Settings
-from tests.conftest import FIXTURES, _serve_in_lifespan
-from tests.fakes.openai_server import FakeOpenAI
-from tests.helpers import edge, flow, node
-
-INGEST = "11111111-1111-4111-8111-111111111111"
-RETRIEVE = "22222222-2222-4222-8222-222222222222"
-STORES = "33333333-3333-4333-8333-333333333333"
-KNOWLEDGE_RETRIEVAL = FIXTURES / "starter-projects" / "Knowledge Retrieval.json"
-
-DOCUMENT = "\n".join(
-    [
-        "Invoices are paid within thirty days of receipt.",
-        "The office cat is called Biscuit and likes tuna.",
-        "Refunds are issued to the original payment card.",
-        "Parking is free for visitors on weekends.",
-        "Biscuit the cat sleeps on the reception desk.",
-    ]
+from tests.conftest import _serve_in_lifespan
+from tests.e2e.knowledge import (
+    DOCUMENT,
+    INGEST,
+    KNOWLEDGE_RETRIEVAL,
+    RETRIEVE,
+    ingest,
+    ingest_flow,
+    output_text,
+    retrieve_flow,
+    run,
 )
-
-
-def ingest_flow() -> dict[str, Any]:
-    return flow(
-        INGEST,
-        [
-            node("ChatInput-in", "ChatInput"),
-            node("SplitText-s", "SplitText", chunk_size=60, chunk_overlap=0, separator="\n"),
-            node("Knowledge-ingest", "Knowledge", mode="Ingest", knowledge_base="docs"),
-            node("ChatOutput-out", "ChatOutput"),
-        ],
-        [
-            edge("ChatInput-in", "message", "SplitText-s", "data_inputs"),
-            edge("SplitText-s", "dataframe", "Knowledge-ingest", "input_df"),
-            edge("Knowledge-ingest", "dataframe_output", "ChatOutput-out", "input_value"),
-        ],
-    )
-
-
-def retrieve_flow() -> dict[str, Any]:
-    return flow(
-        RETRIEVE,
-        [
-            node("ChatInput-q", "ChatInput"),
-            node("Knowledge-r", "Knowledge", mode="Retrieve", knowledge_base="docs", top_k=2),
-            node("parser-p", "parser", mode="Parser", pattern="[{content}]", sep="\n"),
-            node("ChatOutput-out", "ChatOutput"),
-        ],
-        [
-            edge("ChatInput-q", "message", "Knowledge-r", "search_query"),
-            edge("Knowledge-r", "retrieve_data", "parser-p", "input_data"),
-            edge("parser-p", "parsed_text", "ChatOutput-out", "input_value"),
-        ],
-    )
-
-
-def provider_headers(fake: FakeOpenAI) -> dict[str, str]:
-    return {
-        "X-LANGFLOW-GLOBAL-VAR-OPENAI_API_KEY": "sk-caller",
-        "X-LANGFLOW-GLOBAL-VAR-OPENAI_BASE_URL": fake.base_url,
-    }
+from tests.fakes.openai_server import FakeOpenAI
 
 
 @pytest.fixture
@@ -85,34 +38,6 @@ async def http(backend_settings: Settings, flows_dir: Path) -> AsyncIterator[htt
     app = create_app(backend_settings.replace(outbound_allowlist="127.0.0.1"))
     async for client in _serve_in_lifespan(app):
         yield client
-
-
-async def run(
-    http: httpx.AsyncClient,
-    fake: FakeOpenAI,
-    flow_id: str,
-    text: str,
-    tweaks: dict[str, Any] | None = None,
-) -> httpx.Response:
-    body: dict[str, Any] = {"input_value": text}
-    if tweaks:
-        body["tweaks"] = tweaks
-    return await http.post(f"/api/v1/run/{flow_id}", json=body, headers=provider_headers(fake))
-
-
-def output_text(response: httpx.Response) -> str:
-    assert response.status_code == 200, response.text
-    text: str = response.json()["outputs"][0]["outputs"][0]["results"]["message"]["text"]
-    return text
-
-
-async def ingest(http: httpx.AsyncClient, fake: FakeOpenAI, **tweaks: Any) -> dict[str, Any]:
-    response = await run(
-        http, fake, INGEST, DOCUMENT, {"Knowledge-ingest": tweaks} if tweaks else None
-    )
-    text = output_text(response)
-    result: dict[str, Any] = json.loads(text.removeprefix("```json").removesuffix("```"))
-    return result
 
 
 async def test_ingested_chunks_are_retrieved_by_meaning(
