@@ -40,6 +40,40 @@ if ! reachable 127.0.0.1 6379; then
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
   wait_for 127.0.0.1 6379 Redis
 fi
+# The vector store's migration runs CREATE EXTENSION vector: give the local cluster the
+# pgvector extension when it lacks it. Debian's postgresql-<major>-pgvector when this
+# release has it (12 does not); else Debian's pgvector source package (from a release
+# that has it, through a private apt list: the system's sources stay as they are)
+# compiled against this cluster's server headers. Skipped when already installed.
+pgvector_source_suite=trixie
+install_pgvector() { # major
+  if apt-cache policy "postgresql-$1-pgvector" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    apt_install "postgresql-$1-pgvector"
+    return
+  fi
+  apt_install "postgresql-server-dev-$1" build-essential
+  local work; work=$(mktemp -d)
+  chmod 755 "$work" # apt fetches as the _apt user
+  mkdir -p "$work/lists/partial"
+  echo "deb-src http://deb.debian.org/debian $pgvector_source_suite main" >"$work/sources.list"
+  local apt_opts=(-o "Dir::Etc::sourcelist=$work/sources.list" -o Dir::Etc::sourceparts=-
+    -o "Dir::State::Lists=$work/lists")
+  as_root apt-get "${apt_opts[@]}" update -qq
+  (cd "$work" && apt-get "${apt_opts[@]}" source --download-only -qq pgvector >/dev/null)
+  tar -xzf "$work"/pgvector_*.orig.tar.gz -C "$work"
+  local src; src=$(find "$work" -maxdepth 1 -type d -name 'pgvector-*' | head -n 1)
+  make -s -C "$src" PG_CONFIG="/usr/lib/postgresql/$1/bin/pg_config" OPTFLAGS="" >/dev/null
+  as_root make -s -C "$src" PG_CONFIG="/usr/lib/postgresql/$1/bin/pg_config" install >/dev/null
+  rm -rf "$work"
+}
+if reachable 127.0.0.1 5432 && ls /usr/lib/postgresql/*/bin >/dev/null 2>&1; then
+  for pg_major in $(ls /usr/lib/postgresql); do
+    if [ ! -f "/usr/share/postgresql/$pg_major/extension/vector.control" ]; then
+      echo "ensure_services: installing pgvector for PostgreSQL $pg_major"
+      install_pgvector "$pg_major"
+    fi
+  done
+fi
 # The fault tests start, stop and restart Redis and PostgreSQL instances of their own
 # (spare ports, temporary directories): they need the binaries even when the shared
 # servers above run elsewhere (a container, another host).

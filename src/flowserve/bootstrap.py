@@ -32,6 +32,7 @@ from flowserve.catalog import (
     record_from_document,
 )
 from flowserve.components import build_registry
+from flowserve.components.knowledge import EMBEDDING_DEFAULT, VECTOR_STORE
 from flowserve.components.llm import PROVIDER_SESSION
 from flowserve.engine import Registry
 from flowserve.errors import FlowserveError
@@ -50,6 +51,7 @@ from flowserve.store.base import (
     KeyStore,
     MessageStore,
     RateLimiter,
+    VectorStore,
 )
 from flowserve.store.memory import MemoryMessageStore
 from flowserve.store.memory_access import MemoryRateLimiter
@@ -134,7 +136,12 @@ async def open_services(
             environment=env,
             session_ttl=settings.session_ttl,
             run_timeout=settings.run_timeout,
-            services={**component_services(settings, http, env, provider_http), "files": files},
+            services={
+                **component_services(
+                    settings, http, env, provider_http, vectors=open_vector_store(flows)
+                ),
+                "files": files,
+            },
             outcome_observer=RunObservers(metrics.run_finished, *([tracer] if tracer else [])),
         )
         runner.cache.deleted_listeners.append(metrics.forget_flows)
@@ -186,6 +193,8 @@ def component_services(
     http: httpx.AsyncClient,
     environment: Mapping[str, str],
     provider_http: aiohttp.ClientSession | None = None,
+    *,
+    vectors: VectorStore | None = None,
 ) -> dict[str, object]:
     """What components may use beyond the run's variables (see components/outbound.py).
 
@@ -201,6 +210,9 @@ def component_services(
         services["web_search_url"] = settings.web_search_url
     if settings.news_search_url:
         services["news_search_url"] = settings.news_search_url
+    if vectors is not None:
+        services[VECTOR_STORE] = vectors
+    services[EMBEDDING_DEFAULT] = settings.embedding_model
     return services
 
 
@@ -260,6 +272,22 @@ def open_key_store(flows: FlowStore) -> KeyStore:
         return SqliteKeyStore(flows)
     # Never fall back to memory: keys created now would vanish on restart.
     raise FlowserveError(f"No API key store for a {type(flows).__name__}")
+
+
+def open_vector_store(flows: FlowStore) -> VectorStore:
+    """Knowledge bases live in the flow database: pgvector there, or the SQLite file."""
+    from flowserve.store.postgres import PostgresFlowStore
+    from flowserve.store.sqlite import SqliteFlowStore
+
+    if isinstance(flows, PostgresFlowStore):
+        from flowserve.store.postgres_vectors import PostgresVectorStore
+
+        return PostgresVectorStore(flows.pool)
+    if isinstance(flows, SqliteFlowStore):
+        from flowserve.store.sqlite_vectors import SqliteVectorStore
+
+        return SqliteVectorStore(flows)
+    raise FlowserveError(f"No vector store for a {type(flows).__name__}")
 
 
 def access_backends(

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import httpx
 import msgspec
 
-from flowserve.bootstrap import component_services, record_from_document
+from flowserve.bootstrap import component_services, open_vector_store, record_from_document
 from flowserve.client._models import RunResult
 from flowserve.components import build_registry
 from flowserve.engine import Registry
@@ -86,7 +86,9 @@ async def arun_flow(
                 environment=environment,
                 session_ttl=settings.session_ttl,
                 run_timeout=run_timeout or settings.run_timeout,
-                services=component_services(settings, http, environment),
+                services=component_services(
+                    settings, http, environment, vectors=open_vector_store(flows)
+                ),
             )
             request = RunRequest(
                 input_value=input_value,

@@ -18,7 +18,8 @@ Every error carries the HTTP status it maps to and a stable machine-readable
     │   ├── SessionNotFound             404 session_not_found
     │   ├── JobNotFound                 404 job_not_found
     │   ├── ApiKeyNotFound              404 api_key_not_found
-    │   └── FileNotFound                404 file_not_found (or not the caller's to read)
+    │   ├── FileNotFound                404 file_not_found (or not the caller's to read)
+    │   └── KnowledgeBaseNotFound       404 knowledge_base_not_found
     ├── Conflict                        409 conflict
     │   └── EndpointNameTaken           409 endpoint_name_taken
     ├── PreconditionFailed              412 precondition_failed
@@ -29,7 +30,8 @@ Every error carries the HTTP status it maps to and a stable machine-readable
     │   ├── InvalidFlow                 422 invalid_flow
     │   │   └── UnsupportedComponent    422 unsupported_component
     │   ├── InvalidTweaks               422 invalid_tweaks
-    │   └── InvalidRunInput             422 invalid_input
+    │   ├── InvalidRunInput             422 invalid_input
+    │   └── DimensionMismatch           422 dimension_mismatch (a vector unlike its collection's)
     ├── RateLimited                     429 rate_limited
     ├── RunFailed                       500 run_failed   (a component raised)
     ├── UpstreamError                   502 upstream_error (an LLM provider, a URL)
@@ -121,6 +123,10 @@ class FileNotFound(NotFound):
     code = "file_not_found"
 
 
+class KnowledgeBaseNotFound(NotFound):
+    code = "knowledge_base_not_found"
+
+
 class Conflict(FlowserveError):
     status = 409
     code = "conflict"
@@ -175,6 +181,10 @@ class InvalidTweaks(Invalid):
 
 class InvalidRunInput(Invalid):
     code = "invalid_input"
+
+
+class DimensionMismatch(Invalid):
+    code = "dimension_mismatch"
 
 
 class RateLimited(FlowserveError):

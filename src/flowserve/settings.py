@@ -116,6 +116,11 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     web_search_url: str = ""
     news_search_url: str = ""
 
+    # Knowledge bases (vector search): the embedding model a new knowledge base gets when
+    # its flow names none, as "provider/model" or a bare OpenAI model name. Its endpoint
+    # and key are the provider's variables (OPENAI_BASE_URL, OPENAI_API_KEY...).
+    embedding_model: str = "OpenAI/text-embedding-3-small"
+
     # Jobs (webhook runs, event deliveries): on Redis when redis_url is set, else in-process.
     job_worker: bool = True  # run a worker inside each `serve` instance
     job_concurrency: Positive = 16  # jobs one worker runs at once

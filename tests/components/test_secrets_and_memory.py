@@ -208,10 +208,15 @@ def test_catalogue_lists_every_builtin_and_unknown_types_are_rejected() -> None:
         "APIRequest",
         "UnifiedWebSearch",
         "Webhook",
+        "Knowledge",
+        "OpenAIEmbeddings",
+        "pgvector",
+        "Chroma",
+        "AstraDB",
     }
     document = json.loads((FLOWS / "simple-agent.json").read_text())
-    document["data"]["nodes"][0]["data"]["type"] = "Chroma"
-    with pytest.raises(UnsupportedComponent, match="Chroma"):
+    document["data"]["nodes"][0]["data"]["type"] = "Pinecone"
+    with pytest.raises(UnsupportedComponent, match="Pinecone"):
         compile_flow(parse_flow(document), registry)
 
 

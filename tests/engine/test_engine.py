@@ -42,11 +42,11 @@ def test_unknown_component_type_is_rejected_by_node_and_type() -> None:
     document = json.loads((FLOWS / "basic-prompting.json").read_text())
     for item in document["data"]["nodes"]:
         if item["id"] == "LanguageModelComponent-FLeYF":
-            item["data"]["type"] = "Chroma"  # a vector store: not something we run
+            item["data"]["type"] = "Pinecone"  # a vector store we do not map
     with pytest.raises(UnsupportedComponent) as caught:
         compile_flow(parse_flow(document), build_registry(plugins=False))
     assert caught.value.status == 422
-    assert "'LanguageModelComponent-FLeYF' (type Chroma)" in caught.value.detail
+    assert "'LanguageModelComponent-FLeYF' (type Pinecone)" in caught.value.detail
 
 
 def test_cycle_is_rejected_naming_its_nodes() -> None:

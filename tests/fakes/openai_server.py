@@ -1,7 +1,9 @@
-"""A fake OpenAI-compatible Chat Completions server on a real loopback port.
+"""A fake OpenAI-compatible Chat Completions and Embeddings server on a real loopback port.
 
 Deterministic replies (see ``brain``), SSE streaming, tool calls when asked,
-injectable failures and configurable latency. The benchmark reuses it:
+injectable failures and configurable latency. Embeddings are a hashed bag of
+words (``embed_text``): texts sharing words point the same way, so retrieval
+over them ranks as a reader would expect. The benchmark reuses it:
 ``python -m tests.fakes.openai_server --port 8099 --latency 0.05``.
 """
 
@@ -9,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
+import math
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -30,6 +35,11 @@ class FakeOpenAI:
         self.token_latency = token_latency
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        # Bodies of the /embeddings requests received, in order.
+        self.embedding_requests: list[dict[str, Any]] = []
+        self.embedding_headers: list[dict[str, str]] = []
+        # While set, /embeddings answers this JSON body instead (answers of the wrong shape).
+        self.embedding_answer: Any = None
         # Statuses to answer the next requests with, one each (retry tests).
         self.fail_statuses: list[int] = []
         # While set, every request gets this broken answer (tests/fakes/garbage.py).
@@ -40,6 +50,8 @@ class FakeOpenAI:
             routes=[
                 Route("/v1/chat/completions", self.completions, methods=["POST"]),
                 Route("/chat/completions", self.completions, methods=["POST"]),
+                Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+                Route("/embeddings", self.embeddings, methods=["POST"]),
             ]
         )
         self._server: ThreadedServer | None = None
@@ -60,6 +72,9 @@ class FakeOpenAI:
     def reset(self) -> None:
         self.requests.clear()
         self.headers.clear()
+        self.embedding_requests.clear()
+        self.embedding_headers.clear()
+        self.embedding_answer = None
         self.fail_statuses.clear()
         self.fault = None
         self.require_key = None
@@ -101,6 +116,42 @@ class FakeOpenAI:
             return StreamingResponse(self._stream(body, reply), media_type="text/event-stream")
         return JSONResponse(_completion(body, reply))
 
+    @property
+    def prompts(self) -> list[str]:
+        """The text of every chat message the fake received, in order."""
+        return [
+            str(m.get("content") or "") for body in self.requests for m in body.get("messages", [])
+        ]
+
+    async def embeddings(self, request: Request) -> Response:
+        body = await request.json()
+        self.embedding_requests.append(body)
+        self.embedding_headers.append(dict(request.headers))
+        if self.fault is not None:
+            fault = self.fault
+            return await faulty(fault, False, lambda: self.fault == fault)
+        if self.fail_statuses:
+            status = self.fail_statuses.pop(0)
+            return JSONResponse({"error": {"message": f"injected failure {status}"}}, status)
+        if self.embedding_answer is not None:
+            return JSONResponse(self.embedding_answer)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        dimensions = int(body.get("dimensions") or EMBEDDING_DIMENSIONS)
+        return JSONResponse(
+            {
+                "object": "list",
+                "model": body.get("model", ""),
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": embed_text(t, dimensions)}
+                    for i, t in enumerate(texts)
+                ],
+                "usage": {"prompt_tokens": 0, "total_tokens": 0},
+            }
+        )
+
     async def _stream(self, body: dict[str, Any], reply: Reply) -> AsyncIterator[bytes]:
         base = {
             "id": "chatcmpl-fake",
@@ -138,6 +189,57 @@ class FakeOpenAI:
         usage = {**base, "choices": [], "usage": _usage(reply)}
         yield f"data: {json.dumps(usage)}\n\n".encode()
         yield b"data: [DONE]\n\n"
+
+
+EMBEDDING_DIMENSIONS = 512
+_WORD = re.compile(r"[a-z0-9]+")
+# Words too common to say what a text is about.
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "does",
+        "for",
+        "from",
+        "how",
+        "in",
+        "is",
+        "it",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "was",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "with",
+    ]
+)
+
+
+def embed_text(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
+    """A unit vector counting each word at a position its hash picks; one constant
+    component keeps a text without words from being the zero vector."""
+    vector = [0.0] * dimensions
+    vector[0] = 0.1
+    for word in _WORD.findall(text.lower()):
+        if word in _STOPWORDS:
+            continue
+        digest = hashlib.sha256(word.encode()).digest()
+        vector[1 + int.from_bytes(digest, "big") % (dimensions - 1)] += 1.0
+    norm = math.sqrt(sum(x * x for x in vector))
+    return [x / norm for x in vector]
 
 
 def _turns(body: dict[str, Any]) -> list[Turn]:

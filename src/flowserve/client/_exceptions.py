@@ -20,7 +20,8 @@ string) and ``request_id``.
         ├── NotFound                    404 not_found
         │   ├── FlowNotFound            404 flow_not_found
         │   ├── SessionNotFound         404 session_not_found
-        │   └── JobNotFound             404 job_not_found
+        │   ├── JobNotFound             404 job_not_found
+        │   └── KnowledgeBaseNotFound   404 knowledge_base_not_found
         ├── Conflict                    409 conflict
         │   └── EndpointNameTaken       409 endpoint_name_taken
         ├── PreconditionFailed          412 precondition_failed
@@ -31,7 +32,8 @@ string) and ``request_id``.
         │   ├── InvalidFlow             422 invalid_flow
         │   │   └── UnsupportedComponent 422 unsupported_component
         │   ├── InvalidTweaks           422 invalid_tweaks
-        │   └── InvalidRunInput         422 invalid_input
+        │   ├── InvalidRunInput         422 invalid_input
+        │   └── DimensionMismatch       422 dimension_mismatch
         ├── RateLimited                 429 rate_limited
         ├── ServerError                 500 internal_error
         │   └── RunFailed               500 run_failed
@@ -161,6 +163,10 @@ class ApiKeyNotFound(NotFound):
     code = "api_key_not_found"
 
 
+class KnowledgeBaseNotFound(NotFound):
+    code = "knowledge_base_not_found"
+
+
 class Conflict(APIError):
     status = 409
     code = "conflict"
@@ -208,6 +214,10 @@ class InvalidTweaks(Invalid):
 
 class InvalidRunInput(Invalid):
     code = "invalid_input"
+
+
+class DimensionMismatch(Invalid):
+    code = "dimension_mismatch"
 
 
 class RateLimited(APIError):

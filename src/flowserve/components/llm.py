@@ -210,7 +210,7 @@ def resolve_model(
             f"model provider '{name}' is not supported (supported: {supported}; "
             "other OpenAI-compatible servers work as OpenAI with a base URL)"
         )
-    base_url, api_key, caller_chosen_url = _endpoint_and_key(component, ctx, params, provider)
+    base_url, api_key, caller_chosen_url = endpoint_and_key(component, ctx, params, provider)
     if api_key is None and provider.key_required and _same_endpoint(base_url, provider.base_url):
         raise Invalid(
             f"no API key for {provider.name}: set the 'api_key' field or tweak, or "
@@ -221,10 +221,10 @@ def resolve_model(
         model=model,
         api_key=api_key,
         base_url=base_url,
-        temperature=_number(params.get("temperature"), float),
-        max_tokens=_number(params.get("max_tokens"), int) or None,
-        timeout=_number(params.get("timeout"), float) or DEFAULT_TIMEOUT,
-        max_retries=_retries(params.get("max_retries")),
+        temperature=as_number(params.get("temperature"), float),
+        max_tokens=as_number(params.get("max_tokens"), int) or None,
+        timeout=as_number(params.get("timeout"), float) or DEFAULT_TIMEOUT,
+        max_retries=as_retries(params.get("max_retries")),
         caller_chosen_url=caller_chosen_url,
     )
 
@@ -234,8 +234,13 @@ def resolve_model(
 ENVIRONMENT_SERVICE = "environment"
 
 
-def _endpoint_and_key(
-    component: Component, ctx: NodeContext, params: Mapping[str, Any], provider: Provider
+def endpoint_and_key(
+    component: Component,
+    ctx: NodeContext,
+    params: Mapping[str, Any],
+    provider: Provider,
+    *,
+    key_field: str = "api_key",
 ) -> tuple[str, str | None, bool]:
     """The base URL and key of a call, and whether the request chose that URL. A
     secret of the server (a key from its environment) goes only to an endpoint the
@@ -253,13 +258,13 @@ def _endpoint_and_key(
     )
     if provider.name == "Ollama" and not base_url.rstrip("/").endswith("/v1"):
         base_url = base_url.rstrip("/") + "/v1"
-    api_key = secret_param(component, ctx, params, "api_key")
+    api_key = secret_param(component, ctx, params, key_field)
     if api_key is None:
         api_key = variables.get(provider.key_variable) or None
     if (
         api_key is not None
         and request_chosen
-        and api_key in _server_secrets(component, operator, provider)
+        and api_key in _server_secrets(component, operator, provider, key_field)
     ):
         api_key = None
     return base_url, api_key, request_chosen
@@ -276,10 +281,10 @@ def _tweaked(component: Component, params: Mapping[str, Any], names: tuple[str, 
 
 
 def _server_secrets(
-    component: Component, operator: Mapping[str, str], provider: Provider
+    component: Component, operator: Mapping[str, str], provider: Provider, key_field: str
 ) -> set[str]:
     secrets = {operator.get(provider.key_variable) or ""}
-    stored = component.node.fields.get("api_key")
+    stored = component.node.fields.get(key_field)
     if stored is not None and stored.load_from_db and isinstance(stored.value, str):
         secrets.add(operator.get(stored.value) or "")
     return secrets - {""}
@@ -297,7 +302,7 @@ def _first_text(params: Mapping[str, Any], names: tuple[str, ...]) -> str:
     return ""
 
 
-def _number(value: Any, kind: type[_N]) -> _N | None:
+def as_number(value: Any, kind: type[_N]) -> _N | None:
     if value is None or value == "" or isinstance(value, bool):
         return None
     try:
@@ -306,8 +311,8 @@ def _number(value: Any, kind: type[_N]) -> _N | None:
         return None
 
 
-def _retries(value: Any) -> int:
-    number = _number(value, int)
+def as_retries(value: Any) -> int:
+    number = as_number(value, int)
     return DEFAULT_RETRIES if number is None else max(0, min(number, 10))
 
 

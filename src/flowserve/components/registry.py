@@ -23,9 +23,11 @@ from flowserve.components.data import (
     TypeConverterComponent,
     Webhook,
 )
+from flowserve.components.embedding import EmbeddingModel, OpenAIEmbeddings
 from flowserve.components.files import FileComponent, SaveToFile
 from flowserve.components.http import APIRequest, URLComponent
 from flowserve.components.io import ChatInput, ChatOutput, TextInput, TextOutput
+from flowserve.components.knowledge import Knowledge, KnowledgeBase, KnowledgeIngestion
 from flowserve.components.logic import CalculatorComponent, ConditionalRouter
 from flowserve.components.memory import Memory, MemoryBase
 from flowserve.components.models import (
@@ -37,6 +39,7 @@ from flowserve.components.models import (
 from flowserve.components.prompt import Prompt
 from flowserve.components.search import UnifiedWebSearch
 from flowserve.components.structured import StructuredOutput
+from flowserve.components.vectorstores import AstraDB, Chroma, LocalDB, PGVector
 from flowserve.engine.component import Component
 
 ENTRY_POINT_GROUP = "flowserve.components"
@@ -68,6 +71,16 @@ BUILTIN: tuple[type[Component], ...] = (
     # Files (the file store through services["files"])
     FileComponent,
     SaveToFile,
+    # Embeddings and vector search (issue 15)
+    OpenAIEmbeddings,
+    EmbeddingModel,
+    Knowledge,
+    KnowledgeIngestion,
+    KnowledgeBase,
+    PGVector,
+    Chroma,
+    LocalDB,
+    AstraDB,
 )
 
 log = structlog.get_logger(__name__)

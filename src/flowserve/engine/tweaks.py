@@ -95,8 +95,9 @@ def _apply(
         return
     stored = node.node.fields.get(field)
     spec = node.component.input_named(field)
+    # A field the component declares but the flow file lacks is typed by the declaration.
     error = tweak_type_error(
-        stored.type if stored else "any", bool(stored and stored.is_list), spec, value
+        stored.type if stored else "", bool(stored and stored.is_list), spec, value
     )
     if error:
         problems.append(f"{where}: {error}, got {type(value).__name__}")

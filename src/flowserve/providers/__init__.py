@@ -1,11 +1,13 @@
 """Outbound clients for LLM APIs over aiohttp, behind one neutral chat model.
 
 ``OpenAIClient`` speaks the Chat Completions API (OpenAI and every compatible
-server), ``AnthropicClient`` the Messages API. Both take a shared
+server), ``AnthropicClient`` the Messages API, ``EmbeddingsClient`` the OpenAI
+Embeddings API. Both take a shared
 ``aiohttp.ClientSession`` (``new_session``) and raise only ``UpstreamError``.
 """
 
 from flowserve.providers.anthropic import ANTHROPIC_BASE_URL, AnthropicClient
+from flowserve.providers.embeddings import EmbeddingsClient
 from flowserve.providers.model import (
     ChatClient,
     ChatMessage,
@@ -28,6 +30,7 @@ __all__ = [
     "ChatRequest",
     "ChatResponse",
     "Chunk",
+    "EmbeddingsClient",
     "OpenAIClient",
     "ToolCall",
     "ToolSpec",

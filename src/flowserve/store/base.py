@@ -326,3 +326,124 @@ class FileStore(Protocol):
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+# ---- Vector collections (knowledge bases) -----------------------------------------------------
+
+
+class EmbeddingModelRef(msgspec.Struct, frozen=True):
+    """Which model made a collection's vectors: every later vector must come from it too."""
+
+    provider: str
+    name: str
+
+
+class CollectionRecord(msgspec.Struct, kw_only=True, frozen=True):
+    """A named collection of embedded chunks (a Langflow knowledge base) of one owner."""
+
+    owner: str
+    name: str
+    model: EmbeddingModelRef
+    # Fixed by the first chunks added; None while the collection is empty.
+    dimension: int | None = None
+    chunks: int = 0
+    created_at: datetime | None = None
+
+
+class Chunk(msgspec.Struct, kw_only=True, frozen=True):
+    """A piece of text to store, with its embedding and metadata (JSON values)."""
+
+    text: str
+    embedding: tuple[float, ...]
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    # Identifies the content for duplicate detection (Langflow's ``_id``: a SHA-256).
+    content_hash: str = ""
+
+
+class ChunkHit(msgspec.Struct, kw_only=True, frozen=True):
+    """A stored chunk found by a search; ``score`` is the cosine similarity (None: no query)."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    score: float | None = None
+    embedding: tuple[float, ...] | None = None
+
+
+# Metadata filter: every key must match, any of a key's values may (Langflow's semantics).
+# A stored value matches when it, or one element of a stored list, equals a value as text.
+MetadataFilter = dict[str, builtins.list[str]]
+
+# A collection's name: Langflow's knowledge-base names, which double as table names there.
+COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,99}$")
+MAX_DIMENSION = 16000  # pgvector's limit for a stored vector
+
+
+def filter_text(value: Any) -> str:
+    """A metadata value as compared with a filter's text (JSON's spelling for non-strings)."""
+    if isinstance(value, str):
+        return value
+    return msgspec.json.encode(value).decode()
+
+
+def metadata_matches(metadata: dict[str, Any], where: MetadataFilter | None) -> bool:
+    if not where:
+        return True
+    for key, wanted in where.items():
+        if key not in metadata:
+            return False
+        value = metadata[key]
+        stored = (
+            {filter_text(v) for v in value} if isinstance(value, list) else {filter_text(value)}
+        )
+        if not stored & set(wanted):
+            return False
+    return True
+
+
+class VectorStore(Protocol):
+    """Collections of embedded chunks, per owner ("" for the server's own), searched by
+    cosine similarity. A collection's dimension is set by its first chunks; a vector of
+    another dimension is refused (``DimensionMismatch``, 422)."""
+
+    async def ensure_collection(
+        self, owner: str, name: str, model: EmbeddingModelRef
+    ) -> tuple[CollectionRecord, bool]:
+        """The collection, created with ``model`` when missing; and whether it was created."""
+        ...
+
+    async def get_collection(self, owner: str, name: str) -> CollectionRecord | None: ...
+
+    async def list_collections(self, owner: str) -> builtins.list[CollectionRecord]:
+        """The owner's collections by name."""
+        ...
+
+    async def delete_collection(self, owner: str, name: str) -> bool: ...
+
+    async def add(
+        self, owner: str, name: str, chunks: builtins.list[Chunk], *, allow_duplicates: bool
+    ) -> int:
+        """Store chunks in one transaction; without ``allow_duplicates`` a chunk whose
+        ``content_hash`` is already stored (or repeats in ``chunks``) is skipped.
+        Returns how many were stored; ``NotFound`` for an unknown collection."""
+        ...
+
+    async def stored_hashes(self, owner: str, name: str, hashes: builtins.list[str]) -> set[str]:
+        """Which of ``hashes`` the collection holds (to skip embedding known chunks)."""
+        ...
+
+    async def search(
+        self,
+        owner: str,
+        name: str,
+        embedding: tuple[float, ...] | None,
+        *,
+        k: int,
+        where: MetadataFilter | None = None,
+        include_embeddings: bool = False,
+    ) -> builtins.list[ChunkHit]:
+        """The ``k`` chunks most similar to ``embedding`` (best first), or the first ``k``
+        stored when ``embedding`` is None, among those matching ``where``."""
+        ...
+
+    async def ping(self) -> None: ...

@@ -26,7 +26,13 @@ from flowserve.store.base import (
     ProjectRecord,
     canonical_uuid,
 )
-from flowserve.store.migrations import ADVISORY_LOCK_KEY, SCHEMA_TABLE, Migration, pending
+from flowserve.store.migrations import (
+    ADVISORY_LOCK_KEY,
+    SCHEMA_TABLE,
+    Migration,
+    MigrationError,
+    pending,
+)
 
 T = TypeVar("T")
 
@@ -121,7 +127,13 @@ async def migrate(pool: Pool) -> list[Migration]:
             todo = pending("postgres", {r["version"] for r in rows})
             for migration in todo:
                 async with conn.transaction():
-                    await conn.execute(migration.sql)
+                    try:
+                        await conn.execute(migration.sql)
+                    except asyncpg.PostgresError as exc:
+                        missing = _missing_extension(migration, exc)
+                        if missing is None:
+                            raise
+                        raise missing from exc
                     await conn.execute(
                         "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
                         migration.version,
@@ -130,6 +142,20 @@ async def migrate(pool: Pool) -> list[Migration]:
     except (asyncpg.PostgresError, *_CONNECTION_ERRORS) as exc:
         raise translate(exc) from exc
     return todo
+
+
+def _missing_extension(migration: Migration, exc: asyncpg.PostgresError) -> MigrationError | None:
+    """A migration that needs pgvector on a server without it: say what to install."""
+    message = str(exc)
+    if 'extension "vector"' not in message:
+        return None
+    return MigrationError(
+        f"Migration {migration.version:04d}_{migration.name} needs the PostgreSQL extension "
+        f"'vector' (pgvector), which this database cannot create: {message}. Install it on "
+        "the database server (Debian/Ubuntu: postgresql-<major>-pgvector; it ships with most "
+        "hosted PostgreSQL services), or have a superuser run CREATE EXTENSION vector in "
+        "this database, then start flowserve again."
+    )
 
 
 _FLOW_COLUMNS = (
