@@ -122,6 +122,7 @@ async def open_services(
             environment=env,
             session_ttl=settings.session_ttl,
             run_timeout=settings.run_timeout,
+            max_loop_iterations=settings.max_loop_iterations,
             services=component_services(settings, http, env, provider_http),
             outcome_observer=RunObservers(metrics.run_finished, *([tracer] if tracer else [])),
         )

@@ -28,7 +28,8 @@ Every error carries the HTTP status it maps to and a stable machine-readable
     │   ├── InvalidFlow                 422 invalid_flow
     │   │   └── UnsupportedComponent    422 unsupported_component
     │   ├── InvalidTweaks               422 invalid_tweaks
-    │   └── InvalidRunInput             422 invalid_input
+    │   ├── InvalidRunInput             422 invalid_input
+    │   └── LoopLimitExceeded           422 loop_limit_exceeded
     ├── RateLimited                     429 rate_limited
     ├── RunFailed                       500 run_failed   (a component raised)
     ├── UpstreamError                   502 upstream_error (an LLM provider, a URL)
@@ -170,6 +171,12 @@ class InvalidTweaks(Invalid):
 
 class InvalidRunInput(Invalid):
     code = "invalid_input"
+
+
+class LoopLimitExceeded(Invalid):
+    """A loop was given more items than FLOWSERVE_MAX_LOOP_ITERATIONS allows."""
+
+    code = "loop_limit_exceeded"
 
 
 class RateLimited(FlowserveError):

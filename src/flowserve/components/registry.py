@@ -26,6 +26,7 @@ from flowserve.components.data import (
 from flowserve.components.http import APIRequest, URLComponent
 from flowserve.components.io import ChatInput, ChatOutput, TextInput, TextOutput
 from flowserve.components.logic import CalculatorComponent, ConditionalRouter
+from flowserve.components.loop import LoopComponent
 from flowserve.components.memory import Memory, MemoryBase
 from flowserve.components.models import (
     AnthropicModel,
@@ -64,6 +65,7 @@ BUILTIN: tuple[type[Component], ...] = (
     Webhook,
     ConditionalRouter,
     CalculatorComponent,
+    LoopComponent,
 )
 
 log = structlog.get_logger(__name__)
