@@ -33,6 +33,7 @@ from flowserve.catalog import (
 )
 from flowserve.components import build_registry
 from flowserve.components.llm import PROVIDER_SESSION
+from flowserve.components.sql import SQL_SERVICE
 from flowserve.engine import Registry
 from flowserve.errors import FlowserveError
 from flowserve.flowfile import load_document
@@ -47,6 +48,7 @@ from flowserve.store.base import (
     KeyEvents,
     KeyStore,
     MessageStore,
+    QueryDatabase,
     RateLimiter,
 )
 from flowserve.store.memory import MemoryMessageStore
@@ -114,6 +116,7 @@ async def open_services(
             httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
         )
         provider_http = await stack.enter_async_context(new_session())
+        sql_database = _open_query_database(settings, stack)
         env = process_environment() if environment is None else environment
         runner = Runner(
             flows=flows,
@@ -123,7 +126,7 @@ async def open_services(
             session_ttl=settings.session_ttl,
             run_timeout=settings.run_timeout,
             max_loop_iterations=settings.max_loop_iterations,
-            services=component_services(settings, http, env, provider_http),
+            services=component_services(settings, http, env, provider_http, sql_database),
             outcome_observer=RunObservers(metrics.run_finished, *([tracer] if tracer else [])),
         )
         runner.cache.deleted_listeners.append(metrics.forget_flows)
@@ -170,6 +173,7 @@ def component_services(
     http: httpx.AsyncClient,
     environment: Mapping[str, str],
     provider_http: aiohttp.ClientSession | None = None,
+    sql_database: QueryDatabase | None = None,
 ) -> dict[str, object]:
     """What components may use beyond the run's variables (see components/outbound.py).
 
@@ -185,7 +189,31 @@ def component_services(
         services["web_search_url"] = settings.web_search_url
     if settings.news_search_url:
         services["news_search_url"] = settings.news_search_url
+    # The data-source components (issue 15): their endpoints and the operator's database.
+    services.update(
+        arxiv_url=settings.arxiv_url,
+        assemblyai_url=settings.assemblyai_url,
+        assemblyai_poll_interval=settings.assemblyai_poll_interval,
+        assemblyai_timeout=settings.assemblyai_timeout,
+    )
+    if sql_database is not None:
+        services[SQL_SERVICE] = sql_database
     return services
+
+
+def _open_query_database(settings: Settings, stack: AsyncExitStack) -> QueryDatabase | None:
+    if not settings.sql_database_url:
+        return None
+    from flowserve.store.query_db import open_query_database
+
+    database = open_query_database(
+        settings.sql_database_url,
+        allow_writes=settings.sql_allow_writes,
+        timeout=settings.sql_timeout,
+        max_rows=settings.sql_max_rows,
+    )
+    stack.push_async_callback(database.close)
+    return database
 
 
 def _open_redis(

@@ -16,6 +16,9 @@ from typing import Any
 import structlog
 
 from flowserve.components.agent import Agent
+from flowserve.components.arxiv import ArXivComponent
+from flowserve.components.assemblyai import AssemblyAITranscriber
+from flowserve.components.batch import BatchRunComponent
 from flowserve.components.data import (
     LegacyParser,
     ParserComponent,
@@ -34,8 +37,9 @@ from flowserve.components.models import (
     OllamaModel,
     OpenAIModel,
 )
-from flowserve.components.prompt import Prompt
+from flowserve.components.prompt import Prompt, PromptTemplate
 from flowserve.components.search import UnifiedWebSearch
+from flowserve.components.sql import SQLComponent
 from flowserve.components.structured import StructuredOutput
 from flowserve.engine.component import Component
 
@@ -65,7 +69,13 @@ BUILTIN: tuple[type[Component], ...] = (
     Webhook,
     ConditionalRouter,
     CalculatorComponent,
+    # Issue 15: loops and the remaining starter-project components.
     LoopComponent,
+    PromptTemplate,
+    BatchRunComponent,
+    SQLComponent,
+    ArXivComponent,
+    AssemblyAITranscriber,
 )
 
 log = structlog.get_logger(__name__)
