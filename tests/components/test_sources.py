@@ -277,7 +277,9 @@ async def test_batch_run_without_a_column_sends_each_row_as_toml(
 
 
 async def test_batch_run_names_a_missing_column(fake_openai: FakeOpenAI) -> None:
-    with pytest.raises(Invalid, match="Column 'nope' not found.*Available columns: title, summary"):
+    with pytest.raises(
+        Invalid, match=r"Column 'nope' not found.*Available columns: title, summary"
+    ):
         await BatchRunComponent(make_node("BatchRunComponent")).run(
             batch_run(fake_openai), {"model": "gpt-4o-mini", "df": ROWS, "column_name": "nope"}
         )

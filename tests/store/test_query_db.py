@@ -49,7 +49,7 @@ async def backend(
         conn = await asyncpg.connect(dsn)
         await conn.execute(f"CREATE SCHEMA {schema}")
         await conn.execute(f"CREATE TABLE {schema}.plans (name text, price integer)")
-        await conn.executemany(f"INSERT INTO {schema}.plans VALUES ($1, $2)", rows)
+        await conn.executemany(f"INSERT INTO {schema}.plans VALUES ($1, $2)", rows)  # noqa: S608
         await conn.close()
         url = f"{dsn}?options=-csearch_path%3D{schema}"
         cleanup = (dsn, schema)
