@@ -6,3 +6,5 @@ from tests.fakes.fixtures import (  # noqa: F401 - fixtures are found by name
     fake_openai,
 )
 from tests.fakes.website import website  # noqa: F401
+from tests.fakes.arxiv_server import _arxiv_server, fake_arxiv  # noqa: F401
+from tests.fakes.assemblyai_server import _assemblyai_server, fake_assemblyai  # noqa: F401
