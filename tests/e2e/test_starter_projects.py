@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_llm_flows import provider_headers
+from tests.e2e.test_llm_flows import events_of, provider_headers
 from tests.fakes.arxiv_server import FakeArxiv
 from tests.fakes.assemblyai_server import KEY, FakeAssemblyAI
 from tests.fakes.openai_server import FakeOpenAI
@@ -147,6 +147,7 @@ async def run_starter(
     input_value: str,
     tweaks: dict[str, Any] | None = None,
     upload_text: str = "",
+    stream: bool = False,
 ) -> httpx.Response:
     document = load(name)
     all_tweaks = model_tweaks(document)
@@ -157,7 +158,7 @@ async def run_starter(
     for node_id, fields in (tweaks or {}).items():
         all_tweaks.setdefault(node_id, {}).update(fields)
     return await http.post(
-        f"{base}/api/v1/run/{document['id']}",
+        f"{base}/api/v1/run/{document['id']}" + ("?stream=true" if stream else ""),
         json={"input_value": input_value, "tweaks": all_tweaks},
         headers=provider_headers(fake),
     )
@@ -211,15 +212,28 @@ async def test_research_translation_loop_runs_the_model_once_per_paper(
         httpx.AsyncClient(timeout=60) as http,
     ):
         response = await run_starter(http, server.url, LOOP, fake_openai, input_value="agents")
+        prompts = [r["messages"][-1]["content"] for r in fake_openai.requests]
+        streamed = await run_starter(
+            http, server.url, LOOP, fake_openai, input_value="agents", stream=True
+        )
     assert response.status_code == 200, response.text
-    assert fake_arxiv.requests == [{"search_query": "agents", "max_results": "3"}]
-    prompts = [r["messages"][-1]["content"] for r in fake_openai.requests]
+    assert fake_arxiv.requests[0] == {"search_query": "agents", "max_results": "3"}
     assert prompts == [
         f"Title: Paper {i} about agents\nSummary: Summary {i}: we study agents." for i in (1, 2, 3)
     ]
     text = output_text(response.json())
     for i in (1, 2, 3):
         assert f"Echo: Title: Paper {i} about agents" in text
+    # Streamed, the model inside the loop streams each iteration's answer.
+    events = events_of(streamed.text)
+    partial = [
+        e
+        for e in events
+        if e["event"] == "add_message" and e["data"]["properties"]["state"] == "partial"
+    ]
+    assert len(partial) == 3
+    assert events[-1]["event"] == "end"
+    assert output_text(events[-1]["data"]["result"]) == text
 
 
 async def test_a_loop_over_more_items_than_the_bound_is_a_422_naming_the_loop(

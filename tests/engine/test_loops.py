@@ -13,6 +13,7 @@ from flowserve.engine.run import NodeRun
 from flowserve.engine.types import Data
 from flowserve.errors import InvalidFlow, LoopLimitExceeded
 from flowserve.flowfile import parse_flow
+from flowserve.outcome import RunOutcome
 from tests.engine.test_engine import ListMemory
 from tests.helpers import edge, flow, node
 
@@ -118,6 +119,20 @@ async def test_loop_runs_its_body_once_per_item_then_releases_done() -> None:
     # Earlier iterations are kept for tracing; the last stands for the body in nodes.
     assert [r.node.id for r in result.iterations].count("Prompt-1") == 2
     assert result.nodes["Each-1"].outputs["message"].text == "Item: c"
+    # Tracing spans and metrics see every iteration's run.
+    outcome = RunOutcome(
+        flow_id="f",
+        flow_name="f",
+        run_id="r",
+        session_id="s",
+        status="success",
+        started_at=0.0,
+        duration=0.0,
+        usage=None,
+        graph_run=result,
+    )
+    assert [t.node_id for t in outcome.timings()].count("Prompt-1") == 3
+    assert [c for c, _ in outcome.component_durations()].count("Prompt") == 3
 
 
 async def test_a_compiled_loop_graph_runs_again_the_same() -> None:
