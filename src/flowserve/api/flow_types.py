@@ -22,8 +22,9 @@ from starlette.types import Message as AsgiMessage
 from flowserve.api.wire import read_body
 from flowserve.catalog import file_record
 from flowserve.engine.types import Message
-from flowserve.errors import BadRequest, InvalidFlow, MalformedJSON, PayloadTooLarge
+from flowserve.errors import BadRequest, InvalidFlow, PayloadTooLarge
 from flowserve.flowfile import load_document
+from flowserve.flowfile.parser import JSON_ERRORS, malformed_json
 from flowserve.results import PropertiesBody, properties_body
 from flowserve.store.base import FlowRecord, ProjectRecord
 
@@ -265,12 +266,8 @@ def documents_from_upload(content: bytes, limit: int) -> list[dict[str, Any]]:
         return _documents_from_zip(content, limit)
     try:
         document = msgspec.json.decode(content)
-    except msgspec.DecodeError as exc:
-        raise MalformedJSON(f"Invalid JSON file: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise MalformedJSON("Invalid JSON file: not valid UTF-8") from exc
-    except RecursionError as exc:
-        raise MalformedJSON("Invalid JSON file: nested too deeply") from exc
+    except JSON_ERRORS as exc:
+        raise malformed_json("Invalid JSON file", exc) from exc
     if isinstance(document, dict) and isinstance(document.get("flows"), list):
         document = document["flows"]
     items = document if isinstance(document, list) else [document]

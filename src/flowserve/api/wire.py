@@ -9,7 +9,8 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from flowserve.errors import Invalid, MalformedJSON, PayloadTooLarge, UnsupportedEncoding
+from flowserve.errors import Invalid, PayloadTooLarge, UnsupportedEncoding
+from flowserve.flowfile.parser import JSON_ERRORS, malformed_json
 
 T = TypeVar("T")
 
@@ -78,9 +79,5 @@ def decode(body: bytes, type_: type[T], *, empty: T | None = None) -> T:
         return msgspec.json.decode(body, type=type_)
     except msgspec.ValidationError as exc:
         raise Invalid(f"Invalid request body: {exc}") from exc
-    except msgspec.DecodeError as exc:
-        raise MalformedJSON(f"Malformed JSON body: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise MalformedJSON("Malformed JSON body: not valid UTF-8") from exc
-    except RecursionError as exc:
-        raise MalformedJSON("Malformed JSON body: nested too deeply") from exc
+    except JSON_ERRORS as exc:
+        raise malformed_json("Malformed JSON body", exc) from exc

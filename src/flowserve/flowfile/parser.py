@@ -86,16 +86,26 @@ class _RawFlow(msgspec.Struct):
     folder_id: str | None = None
 
 
+def malformed_json(prefix: str, exc: Exception) -> MalformedJSON:
+    """The 400 for bytes that do not decode as JSON, worded the same whichever msgspec
+    release decoded them: 0.22 raised UnicodeDecodeError for bad UTF-8 and 0.23 raises a
+    DecodeError saying "Invalid UTF-8 encoded string"."""
+    if isinstance(exc, UnicodeDecodeError) or "UTF-8" in str(exc):
+        return MalformedJSON(f"{prefix}: not valid UTF-8")
+    if isinstance(exc, RecursionError):
+        return MalformedJSON(f"{prefix}: nested too deeply")
+    return MalformedJSON(f"{prefix}: {exc}")
+
+
+JSON_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+
+
 def load_document(content: bytes | str) -> dict[str, Any]:
     """Decode flow JSON bytes into a dict, with a 400 for JSON that does not parse."""
     try:
         document = msgspec.json.decode(content)
-    except msgspec.DecodeError as exc:
-        raise MalformedJSON(f"Malformed flow JSON: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise MalformedJSON("Malformed flow JSON: the document is not valid UTF-8") from exc
-    except RecursionError as exc:
-        raise MalformedJSON("Malformed flow JSON: the document is nested too deeply") from exc
+    except JSON_ERRORS as exc:
+        raise malformed_json("Malformed flow JSON", exc) from exc
     if not isinstance(document, dict):
         raise InvalidFlow("a flow must be a JSON object with 'data.nodes' and 'data.edges'")
     return document

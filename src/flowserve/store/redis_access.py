@@ -120,7 +120,7 @@ class RedisKeyEvents:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             finally:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # typed in redis 8
 
     async def aclose(self) -> None:
         if self._task is not None:
