@@ -295,3 +295,16 @@ def test_a_flow_without_loops_keeps_the_plain_schedule() -> None:
     assert graph.indegree["Loop-1"] == 2  # the rows and the prefix read by its body
     plain = compile_flow(parse_flow(flow("g", [node("In-1", "ChatInput")], [])), REGISTRY)
     assert plain.loops == {}
+
+
+def test_a_feedback_edge_in_the_older_string_handle_form_is_recognised() -> None:
+    document = prefix_loop()
+    for item in document["data"]["edges"]:
+        if "fieldName" not in item["data"]["targetHandle"]:
+            handle = item.pop("data")["targetHandle"]
+            item["sourceHandle"] = "{œnameœ: œpromptœ, œidœ: œPrompt-1œ}"
+            item["targetHandle"] = json.dumps(handle).replace('"', "œ")
+    parsed = parse_flow(document)
+    [back] = [e for e in parsed.edges if e.feedback]
+    assert (back.source, back.target, back.target_field) == ("Prompt-1", "Loop-1", "item")
+    assert set(compile_flow(parsed, REGISTRY).loops) == {"Loop-1"}

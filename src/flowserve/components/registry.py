@@ -150,6 +150,7 @@ def describe(cls: type[Component]) -> dict[str, Any]:
                 "types": list(o.types),
                 "method": o.method,
                 "selected": o.types[0] if o.types else None,
+                "allows_loop": o.allows_loop,
             }
             for o in cls.outputs
         ],
