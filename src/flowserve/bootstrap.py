@@ -34,6 +34,7 @@ from flowserve.catalog import (
 from flowserve.components import build_registry
 from flowserve.components.knowledge import EMBEDDING_DEFAULT, VECTOR_STORE
 from flowserve.components.llm import PROVIDER_SESSION
+from flowserve.components.sql import SQL_SERVICE
 from flowserve.engine import Registry
 from flowserve.errors import FlowserveError
 from flowserve.files import Files
@@ -50,6 +51,7 @@ from flowserve.store.base import (
     KeyEvents,
     KeyStore,
     MessageStore,
+    QueryDatabase,
     RateLimiter,
     VectorStore,
 )
@@ -128,6 +130,7 @@ async def open_services(
             httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
         )
         provider_http = await stack.enter_async_context(new_session())
+        sql_database = _open_query_database(settings, stack)
         env = process_environment() if environment is None else environment
         runner = Runner(
             flows=flows,
@@ -136,9 +139,15 @@ async def open_services(
             environment=env,
             session_ttl=settings.session_ttl,
             run_timeout=settings.run_timeout,
+            max_loop_iterations=settings.max_loop_iterations,
             services={
                 **component_services(
-                    settings, http, env, provider_http, vectors=open_vector_store(flows)
+                    settings,
+                    http,
+                    env,
+                    provider_http,
+                    sql_database,
+                    vectors=open_vector_store(flows),
                 ),
                 "files": files,
             },
@@ -193,6 +202,7 @@ def component_services(
     http: httpx.AsyncClient,
     environment: Mapping[str, str],
     provider_http: aiohttp.ClientSession | None = None,
+    sql_database: QueryDatabase | None = None,
     *,
     vectors: VectorStore | None = None,
 ) -> dict[str, object]:
@@ -213,7 +223,31 @@ def component_services(
     if vectors is not None:
         services[VECTOR_STORE] = vectors
     services[EMBEDDING_DEFAULT] = settings.embedding_model
+    # The data-source components (issue 15): their endpoints and the operator's database.
+    services.update(
+        arxiv_url=settings.arxiv_url,
+        assemblyai_url=settings.assemblyai_url,
+        assemblyai_poll_interval=settings.assemblyai_poll_interval,
+        assemblyai_timeout=settings.assemblyai_timeout,
+    )
+    if sql_database is not None:
+        services[SQL_SERVICE] = sql_database
     return services
+
+
+def _open_query_database(settings: Settings, stack: AsyncExitStack) -> QueryDatabase | None:
+    if not settings.sql_database_url:
+        return None
+    from flowserve.store.query_db import open_query_database
+
+    database = open_query_database(
+        settings.sql_database_url,
+        allow_writes=settings.sql_allow_writes,
+        timeout=settings.sql_timeout,
+        max_rows=settings.sql_max_rows,
+    )
+    stack.push_async_callback(database.close)
+    return database
 
 
 def _open_redis(

@@ -31,7 +31,9 @@ Every error carries the HTTP status it maps to and a stable machine-readable
     │   │   └── UnsupportedComponent    422 unsupported_component
     │   ├── InvalidTweaks               422 invalid_tweaks
     │   ├── InvalidRunInput             422 invalid_input
-    │   └── DimensionMismatch           422 dimension_mismatch (a vector unlike its collection's)
+    │   ├── DimensionMismatch           422 dimension_mismatch (a vector unlike its collection's)
+    │   ├── LoopLimitExceeded           422 loop_limit_exceeded
+    │   └── QueryFailed                 422 query_failed (the SQL component's query)
     ├── RateLimited                     429 rate_limited
     ├── RunFailed                       500 run_failed   (a component raised)
     ├── UpstreamError                   502 upstream_error (an LLM provider, a URL)
@@ -185,6 +187,18 @@ class InvalidRunInput(Invalid):
 
 class DimensionMismatch(Invalid):
     code = "dimension_mismatch"
+
+
+class LoopLimitExceeded(Invalid):
+    """A loop was given more items than FLOWSERVE_MAX_LOOP_ITERATIONS allows."""
+
+    code = "loop_limit_exceeded"
+
+
+class QueryFailed(Invalid):
+    """The SQL Database component's query was refused or failed in the database."""
+
+    code = "query_failed"
 
 
 class RateLimited(FlowserveError):

@@ -51,7 +51,7 @@ class RunOutcome:
             return []
         return [
             (done.node.type, done.duration)
-            for done in self.graph_run.nodes.values()
+            for done in self.graph_run.every_run()
             if not done.skipped
         ]
 
@@ -61,12 +61,12 @@ class RunOutcome:
             return []
         return [
             NodeTiming(
-                node_id=node_id,
+                node_id=done.node.id,
                 component=done.node.type,
                 display_name=done.node.display_name,
                 offset=max(done.started - self.origin, 0.0),
                 duration=done.duration,
             )
-            for node_id, done in self.graph_run.nodes.items()
+            for done in self.graph_run.every_run()
             if not done.skipped
         ]

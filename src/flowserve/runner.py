@@ -143,6 +143,7 @@ class Runner:
     environment: Mapping[str, str]
     session_ttl: int = 1800
     run_timeout: float = 300.0
+    max_loop_iterations: int = 1000
     services: Mapping[str, Any] = field(default_factory=dict)
     # Follows runs for outgoing event webhooks (flow_started, component_completed, ...).
     observer: RunObserver | None = None
@@ -223,6 +224,7 @@ class Runner:
             services=self.services,
             streaming=sink is not None,
             owner=run.owner,
+            max_loop_iterations=self.max_loop_iterations,
         )
         watch = await self.observer.watch(run, ctx.run_id, job_id) if self.observer else None
         if watch is not None:

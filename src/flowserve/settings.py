@@ -130,6 +130,21 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     job_retry_max: Seconds = 300.0
     job_result_ttl: Positive = 86400  # finished jobs (and idempotency keys) expire after this
 
+    # Loops and the data-source components (issue 15; docs/components.md).
+    # Items one execution of a Loop component may iterate over; more fails the run (422).
+    max_loop_iterations: Positive = 1000
+    # The one database the SQL Database component queries: never one a flow or request
+    # names. Read-only unless sql_allow_writes; each query is bounded in time and rows.
+    sql_database_url: str = ""
+    sql_allow_writes: bool = False
+    sql_timeout: Seconds = 10.0
+    sql_max_rows: Positive = 1000
+    # Where the arXiv and AssemblyAI components call (the public APIs by default).
+    arxiv_url: str = "https://export.arxiv.org/api/query"
+    assemblyai_url: str = "https://api.assemblyai.com"
+    assemblyai_poll_interval: Seconds = 3.0
+    assemblyai_timeout: Seconds = 600.0
+
     # Outgoing event webhooks
     webhook_allowlist: str = ""  # hosts, IPs or CIDRs exempt from the private-address guard
     webhook_timeout: Seconds = 10.0

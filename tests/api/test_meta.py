@@ -65,6 +65,26 @@ async def test_all_lists_exactly_the_registered_components(client: httpx.AsyncCl
     assert chat_output["template"]["sender_name"]["value"] == "AI"
 
 
+async def test_all_lists_the_loop_and_starter_project_components(
+    client: httpx.AsyncClient,
+) -> None:
+    body = (await client.get("/api/v1/all")).json()
+    types = {name for category in body.values() for name in category}
+    assert {
+        "LoopComponent",
+        "Prompt Template",
+        "BatchRunComponent",
+        "SQLComponent",
+        "ArXivComponent",
+        "AssemblyAITranscriber",
+    } <= types
+    loop = body["flow_controls"]["LoopComponent"]
+    assert [(o["name"], o["allows_loop"]) for o in loop["outputs"]] == [
+        ("item", True),
+        ("done", False),
+    ]
+
+
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert (await client.get("/health")).json() == {"status": "ok"}
     ready = await client.get("/health_check")

@@ -95,3 +95,10 @@ class Prompt(Component):
         text = render(str(template), bool(params.get("use_double_brackets")), params)
         message = Message(text=text, session_id=ctx.run.session_id, flow_id=ctx.run.flow_id)
         return {"prompt": message}
+
+
+class PromptTemplate(Prompt):
+    """Langflow 1.13 renamed Prompt's type to its display name; the component is the same
+    (same fields, ``prompt`` output, template rules)."""
+
+    type_name = "Prompt Template"

@@ -16,6 +16,9 @@ from typing import Any
 import structlog
 
 from flowserve.components.agent import Agent
+from flowserve.components.arxiv import ArXivComponent
+from flowserve.components.assemblyai import AssemblyAITranscriber
+from flowserve.components.batch import BatchRunComponent
 from flowserve.components.data import (
     LegacyParser,
     ParserComponent,
@@ -29,6 +32,7 @@ from flowserve.components.http import APIRequest, URLComponent
 from flowserve.components.io import ChatInput, ChatOutput, TextInput, TextOutput
 from flowserve.components.knowledge import Knowledge, KnowledgeBase, KnowledgeIngestion
 from flowserve.components.logic import CalculatorComponent, ConditionalRouter
+from flowserve.components.loop import LoopComponent
 from flowserve.components.memory import Memory, MemoryBase
 from flowserve.components.models import (
     AnthropicModel,
@@ -36,8 +40,9 @@ from flowserve.components.models import (
     OllamaModel,
     OpenAIModel,
 )
-from flowserve.components.prompt import Prompt
+from flowserve.components.prompt import Prompt, PromptTemplate
 from flowserve.components.search import UnifiedWebSearch
+from flowserve.components.sql import SQLComponent
 from flowserve.components.structured import StructuredOutput
 from flowserve.components.vectorstores import AstraDB, Chroma, LocalDB, PGVector
 from flowserve.engine.component import Component
@@ -81,6 +86,13 @@ BUILTIN: tuple[type[Component], ...] = (
     Chroma,
     LocalDB,
     AstraDB,
+    # Issue 15: loops and the remaining starter-project components.
+    LoopComponent,
+    PromptTemplate,
+    BatchRunComponent,
+    SQLComponent,
+    ArXivComponent,
+    AssemblyAITranscriber,
 )
 
 log = structlog.get_logger(__name__)
@@ -155,6 +167,7 @@ def describe(cls: type[Component]) -> dict[str, Any]:
                 "types": list(o.types),
                 "method": o.method,
                 "selected": o.types[0] if o.types else None,
+                "allows_loop": o.allows_loop,
             }
             for o in cls.outputs
         ],

@@ -68,20 +68,27 @@ def _real_link(link: str, base: str) -> str:
     return target[0] if target else absolute
 
 
-def _endpoint(ctx: NodeContext, service: str, default: str) -> str:
+def service_url(ctx: NodeContext, service: str, default: str) -> str:
     configured = ctx.run.services.get(service)
     return configured if isinstance(configured, str) and configured else default
 
 
-def parse_feed(document: bytes) -> list[dict[str, str]]:
-    """Items of an RSS 2.0 or Atom feed as ``{title, link, published, summary}``."""
+def xml_root(document: bytes, what: str = "feed") -> ET.Element:
+    """Parse an XML answer with the standard library, refusing any DTD or entity
+    declaration first: feeds never need one, and refusing them rules out entity
+    expansion bombs and external entities without a dependency."""
     head = document[:4096].lower()
     if b"<!doctype" in head or b"<!entity" in document.lower():
-        raise UpstreamError("refusing a feed that declares a DTD or entities")
+        raise UpstreamError(f"refusing a {what} that declares a DTD or entities")
     try:
-        root = ET.fromstring(document)  # noqa: S314 - DTDs and entities refused above
+        return ET.fromstring(document)  # noqa: S314 - DTDs and entities refused above
     except ET.ParseError as exc:
-        raise UpstreamError(f"the feed is not valid XML: {exc}") from exc
+        raise UpstreamError(f"the {what} is not valid XML: {exc}") from exc
+
+
+def parse_feed(document: bytes) -> list[dict[str, str]]:
+    """Items of an RSS 2.0 or Atom feed as ``{title, link, published, summary}``."""
+    root = xml_root(document)
     items: list[dict[str, str]] = []
     for item in root.iter("item"):
         items.append(
@@ -196,7 +203,7 @@ class UnifiedWebSearch(ToolComponent):
         query: str,
         limit: int,
     ) -> list[dict[str, str]]:
-        endpoint = _endpoint(ctx, WEB_SEARCH_SERVICE, DEFAULT_WEB_SEARCH_URL)
+        endpoint = service_url(ctx, WEB_SEARCH_SERVICE, DEFAULT_WEB_SEARCH_URL)
         body = await self._get(ctx, client, endpoint, params, {"q": query})
         parser = _ResultsParser()
         parser.feed(body.decode(errors="replace"))
@@ -239,7 +246,7 @@ class UnifiedWebSearch(ToolComponent):
         query: str,
         limit: int,
     ) -> list[dict[str, str]]:
-        endpoint = _endpoint(ctx, NEWS_SEARCH_SERVICE, DEFAULT_NEWS_SEARCH_URL)
+        endpoint = service_url(ctx, NEWS_SEARCH_SERVICE, DEFAULT_NEWS_SEARCH_URL)
         hl = str(params.get("hl") or "en-US")
         gl = str(params.get("gl") or "US")
         ceid = str(params.get("ceid") or f"{gl}:{hl.split('-')[0]}")

@@ -47,6 +47,9 @@ class Output:
     types: tuple[str, ...]
     display_name: str = ""
     method: str = ""
+    # A loop output (Langflow's ``allows_loop``): it hands the loop body one item per
+    # iteration, and the body's last node feeds its result back into this handle.
+    allows_loop: bool = False
 
 
 class SessionMemory(Protocol):
@@ -125,6 +128,8 @@ class RunContext:
     # Who submitted the run (None: nobody known, e.g. a public flow's visitor): the
     # files it may read and the owner of the files it saves.
     owner: RunOwner | None = None
+    # How many items one execution of a loop component may iterate over.
+    max_loop_iterations: int = 1000
 
     def add_usage(self, usage: TokenUsage | None) -> None:
         if usage is not None:
@@ -210,6 +215,24 @@ class Component:
         return []
 
     async def run(self, ctx: NodeContext, params: Mapping[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class LoopingComponent(Component):
+    """A component with a loop output (``Output.allows_loop``), such as Langflow's Loop.
+
+    The engine asks it once for the items, runs the loop body once per item (the
+    item is the value of the loop output during that iteration), then asks it for
+    its outputs given what the body fed back each time.
+    """
+
+    async def items(self, ctx: NodeContext, params: Mapping[str, Any]) -> list[Any]:
+        raise NotImplementedError
+
+    def finish(self, items: list[Any], results: list[Any]) -> dict[str, Any]:
+        """The outputs once every item went through the body. ``results`` holds what
+        the body fed back, in order, one per iteration whose feedback was active (a
+        ConditionalRouter in the body can leave an item out)."""
         raise NotImplementedError
 
 

@@ -4,22 +4,26 @@ Compiling picks a component class for every node by its ``data.type``,
 converts the stored field values to parameters, resolves each edge to the
 field it feeds, orders the nodes topologically and records which outputs of
 each node are needed. Every problem found is reported at once, each naming
-its node, in one ``InvalidFlow``.
+its node, in one ``InvalidFlow``. A flow with Loop components also gets its
+loops planned (engine/loops.py); a flow without keeps the plain DAG schedule.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from flowserve.engine.component import Component
+from flowserve.engine.loops import LoopPlan, loop_output, plan_loops, topological
 from flowserve.engine.values import convert_stored
 from flowserve.errors import InvalidFlow, UnsupportedComponent
 from flowserve.flowfile.model import Edge, Flow, Node
 
 Registry = Mapping[str, type[Component]]
+_NO_LOOPS: Mapping[str, LoopPlan] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,9 @@ class Graph:
     display_names: Mapping[str, tuple[str, ...]]
     input_nodes: tuple[str, ...]
     output_nodes: tuple[str, ...]
+    # Loop node id -> its plan. When there are loops, roots/dependents/indegree
+    # schedule the top level only: each loop is one unit standing for its body.
+    loops: Mapping[str, LoopPlan] = dataclasses.field(default_factory=lambda: _NO_LOOPS)
 
     @property
     def id(self) -> str:
@@ -69,16 +76,11 @@ def compile_flow(flow: Flow, registry: Registry) -> Graph:
     components = {n.id: registry[n.type](n) for n in flow.nodes}
     for node_id, component in components.items():
         problems.extend(f"node '{node_id}': {p}" for p in component.problems())
-    incoming: dict[str, list[Edge]] = {n.id: [] for n in flow.nodes}
-    wanted: dict[str, set[str]] = {n.id: set() for n in flow.nodes}
-    for edge in flow.edges:
-        problem = _edge_problem(edge, flow, components)
-        if problem:
-            problems.append(problem)
-            continue
-        incoming[edge.target].append(edge)
-        wanted[edge.source].add(edge.source_output)
+    incoming, feedback, wanted = _connect(flow, components, problems)
     order = _topological_order(flow, incoming, problems)
+    looping = any(loop_output(c) for c in components.values())
+    if looping and not problems:
+        schedule, loops = plan_loops(order, components, incoming, feedback, problems)
     if problems:
         raise InvalidFlow(problems)
 
@@ -125,7 +127,7 @@ def compile_flow(flow: Flow, registry: Registry) -> Graph:
     display_names: dict[str, list[str]] = {}
     for node in flow.nodes:
         display_names.setdefault(node.display_name, []).append(node.id)
-    return Graph(
+    graph = Graph(
         flow=flow,
         nodes=MappingProxyType(nodes),
         order=tuple(order),
@@ -136,6 +138,36 @@ def compile_flow(flow: Flow, registry: Registry) -> Graph:
         input_nodes=tuple(n.id for n in flow.nodes if components[n.id].role == "input"),
         output_nodes=tuple(n.id for n in flow.nodes if components[n.id].role == "output"),
     )
+    if not looping:
+        return graph
+    return dataclasses.replace(
+        graph,
+        roots=schedule.roots,
+        dependents=schedule.dependents,
+        indegree=schedule.indegree,
+        loops=loops,
+    )
+
+
+def _connect(
+    flow: Flow, components: Mapping[str, Component], problems: list[str]
+) -> tuple[dict[str, list[Edge]], dict[str, list[Edge]], dict[str, set[str]]]:
+    """Each node's incoming edges, each loop's feedback edges, the outputs each node
+    must produce; edges with a problem are reported and left out."""
+    incoming: dict[str, list[Edge]] = {n.id: [] for n in flow.nodes}
+    feedback: dict[str, list[Edge]] = {}
+    wanted: dict[str, set[str]] = {n.id: set() for n in flow.nodes}
+    for edge in flow.edges:
+        problem = _edge_problem(edge, flow, components)
+        if problem:
+            problems.append(problem)
+            continue
+        if edge.feedback:
+            feedback.setdefault(edge.target, []).append(edge)
+        else:
+            incoming[edge.target].append(edge)
+        wanted[edge.source].add(edge.source_output)
+    return incoming, feedback, wanted
 
 
 def _edge_problem(edge: Edge, flow: Flow, components: Mapping[str, Component]) -> str | None:
@@ -147,6 +179,13 @@ def _edge_problem(edge: Edge, flow: Flow, components: Mapping[str, Component]) -
             f"'{edge.source_output}'"
         )
     target = components[edge.target]
+    if edge.feedback:
+        if loop_output(target) != edge.target_field:
+            return (
+                f"{label}: node '{edge.target}' (type {target.node.type}) has no loop output "
+                f"'{edge.target_field}' to feed back into"
+            )
+        return None
     if edge.target_field == "code":
         return f"{label}: the code field cannot be connected"
     if edge.target_field not in target.node.fields and not target.accepts_field(edge.target_field):
@@ -180,23 +219,12 @@ def _defaults(node: Node, component: Component) -> dict[str, Any]:
 def _topological_order(
     flow: Flow, incoming: Mapping[str, list[Edge]], problems: list[str]
 ) -> list[str]:
-    indegree = {n.id: len({e.source for e in incoming[n.id]}) for n in flow.nodes}
-    dependents: dict[str, set[str]] = {n.id: set() for n in flow.nodes}
-    for target, edges in incoming.items():
-        for edge in edges:
-            dependents[edge.source].add(target)
     # Keep the file's node order among nodes that are ready together: stable output.
-    position = {n.id: i for i, n in enumerate(flow.nodes)}
-    ready = sorted((n for n, d in indegree.items() if d == 0), key=position.__getitem__)
-    order: list[str] = []
-    while ready:
-        node_id = ready.pop(0)
-        order.append(node_id)
-        for dep in sorted(dependents[node_id], key=position.__getitem__):
-            indegree[dep] -= 1
-            if indegree[dep] == 0:
-                ready.append(dep)
+    order = topological(
+        [n.id for n in flow.nodes], {t: [e.source for e in edges] for t, edges in incoming.items()}
+    )
     if len(order) < len(flow.nodes):
-        stuck = [n.id for n in flow.nodes if indegree[n.id] > 0]
+        done = set(order)
+        stuck = [n.id for n in flow.nodes if n.id not in done]
         problems.append("cycle between nodes " + ", ".join(f"'{n}'" for n in stuck))
     return order

@@ -49,6 +49,9 @@ class Edge(msgspec.Struct, frozen=True):
     source_output: str
     target: str
     target_field: str
+    # A loop's feedback edge: it ends on the target's loop *output* handle (Langflow's
+    # ``allows_loop``, e.g. Loop's ``item``), named by ``target_field``, not on a field.
+    feedback: bool = False
 
 
 class Flow(msgspec.Struct, frozen=True):

@@ -232,15 +232,29 @@ def _parse_edges(
         field = target_handle.fieldName if target_handle else None
         output = output or _handle_from_string(raw.sourceHandle).get("name")
         field = field or _handle_from_string(raw.targetHandle).get("fieldName")
+        # No field but a handle name: the edge feeds a loop output back (Loop's "item").
+        loop_output = None if field else _loop_output(target_handle, raw.targetHandle)
         label = f"edge {raw.source} -> {raw.target}"
         missing = [n for n in (raw.source, raw.target) if n not in node_ids]
         if missing:
             problems.extend(f"{label}: node '{n}' does not exist" for n in missing)
             continue
-        if not output or not field:
+        if not output or not (field or loop_output):
             problems.append(f"{label}: missing sourceHandle.name or targetHandle.fieldName")
             continue
         edges.append(
-            Edge(source=raw.source, source_output=output, target=raw.target, target_field=field)
+            Edge(
+                source=raw.source,
+                source_output=output,
+                target=raw.target,
+                target_field=field or loop_output or "",
+                feedback=loop_output is not None,
+            )
         )
     return edges
+
+
+def _loop_output(handle: _Handle | None, text: str | None) -> str | None:
+    name = handle.name if handle else None
+    name = name or _handle_from_string(text).get("name")
+    return name if isinstance(name, str) and name else None

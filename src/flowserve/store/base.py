@@ -447,3 +447,26 @@ class VectorStore(Protocol):
         ...
 
     async def ping(self) -> None: ...
+
+
+class QueryResult(msgspec.Struct, kw_only=True):
+    """What one query returned: its columns, at most ``max_rows`` rows (``truncated``
+    says more were there), and the command status (``INSERT 0 1``) for other statements."""
+
+    columns: list[str]
+    rows: list[list[Any]]
+    truncated: bool = False
+    status: str = ""
+
+
+class QueryDatabase(Protocol):
+    """The operator's database for the SQL Database component (FLOWSERVE_SQL_DATABASE_URL).
+
+    Each query is one statement in a transaction of its own, read-only unless the
+    operator allowed writes, cut off after the configured time. Failures of the
+    query are ``QueryFailed``; a database that cannot be reached is ``Unavailable``.
+    """
+
+    async def query(self, sql: str) -> QueryResult: ...
+
+    async def close(self) -> None: ...
