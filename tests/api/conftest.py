@@ -1,0 +1,5 @@
+from tests.fakes.fixtures import (  # noqa: F401 - fixtures are found by name
+    _no_external_dns,
+    _openai_server,
+    fake_openai,
+)
