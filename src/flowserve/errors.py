@@ -31,6 +31,7 @@ Every error carries the HTTP status it maps to and a stable machine-readable
     │   └── InvalidRunInput             422 invalid_input
     ├── RateLimited                     429 rate_limited
     ├── RunFailed                       500 run_failed   (a component raised)
+    ├── WorkflowFailed                  500 workflow_failed (a v2 background run failed)
     ├── UpstreamError                   502 upstream_error (an LLM provider, a URL)
     ├── Unavailable                     503 unavailable  (a store is down)
     │   └── Overloaded                  503 overloaded   (max concurrent runs; Retry-After)
@@ -182,6 +183,13 @@ class RunFailed(FlowserveError):
 
     status = 500
     code = "run_failed"
+
+
+class WorkflowFailed(FlowserveError):
+    """Asked for the result of a v2 background run that failed (Langflow answers 500)."""
+
+    status = 500
+    code = "workflow_failed"
 
 
 class UpstreamError(FlowserveError):

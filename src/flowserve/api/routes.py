@@ -21,6 +21,7 @@ from flowserve.api import (
     snippets,
     subscriptions,
     webhooks,
+    workflows,
 )
 from flowserve.api.auth import guard
 from flowserve.api.spec import Operation
@@ -38,6 +39,7 @@ OPERATIONS: list[Operation] = [
     *subscriptions.OPERATIONS,
     *ops.OPERATIONS,
     *snippets.OPERATIONS,
+    *workflows.OPERATIONS,
 ]
 
 

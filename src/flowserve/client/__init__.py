@@ -54,6 +54,7 @@ from flowserve.client._exceptions import (
     UnsupportedComponent,
     UnsupportedEncoding,
     UpstreamError,
+    WorkflowFailed,
 )
 from flowserve.client._models import (
     EndEvent,
@@ -123,4 +124,5 @@ __all__ = [
     "UnsupportedComponent",
     "UnsupportedEncoding",
     "UpstreamError",
+    "WorkflowFailed",
 ]

@@ -34,7 +34,8 @@ string) and ``request_id``.
         │   └── InvalidRunInput         422 invalid_input
         ├── RateLimited                 429 rate_limited
         ├── ServerError                 500 internal_error
-        │   └── RunFailed               500 run_failed
+        │   ├── RunFailed               500 run_failed
+        │   └── WorkflowFailed          500 workflow_failed
         ├── UpstreamError               502 upstream_error
         ├── Unavailable                 503 unavailable
         └── RunTimeout                  504 run_timeout
@@ -222,6 +223,12 @@ class ServerError(APIError):
 
 class RunFailed(ServerError):
     code = "run_failed"
+
+
+class WorkflowFailed(ServerError):
+    """The v2 background run asked about failed; ``detail`` says why."""
+
+    code = "workflow_failed"
 
 
 class UpstreamError(APIError):

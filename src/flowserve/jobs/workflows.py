@@ -1,0 +1,35 @@
+"""v2 workflow jobs: a flow run submitted with ``mode: background``, run by the worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from flowserve.runner import Runner, RunRequest
+from flowserve.store.jobs import Job
+from flowserve.workflows import workflow_response
+
+
+@dataclass
+class WorkflowRun:
+    """The handler of ``workflow`` jobs; the result is Langflow's ``WorkflowExecutionResponse``."""
+
+    runner: Runner
+
+    async def __call__(self, job: Job) -> Any:
+        payload = job.payload
+        request = msgspec.convert(payload["request"], RunRequest)
+        prepared = await self.runner.prepare(payload["flow_id"], request, payload["variables"])
+        response = await self.runner.execute(prepared, job_id=job.id)
+        shaped = workflow_response(
+            prepared.graph,
+            response,
+            flow_id=payload["flow_id"],
+            job_id=job.id,
+            inputs=prepared.inputs,
+            globals_=payload["globals"],
+            selected=payload["output_ids"],
+        )
+        return msgspec.to_builtins(shaped)
