@@ -32,6 +32,7 @@ Every error carries the HTTP status it maps to and a stable machine-readable
     ├── RateLimited                     429 rate_limited
     ├── RunFailed                       500 run_failed   (a component raised)
     ├── WorkflowFailed                  500 workflow_failed (a v2 background run failed)
+    ├── FeatureDisabled                 501 feature_disabled (turned off by a setting)
     ├── UpstreamError                   502 upstream_error (an LLM provider, a URL)
     ├── Unavailable                     503 unavailable  (a store is down)
     │   └── Overloaded                  503 overloaded   (max concurrent runs; Retry-After)
@@ -190,6 +191,13 @@ class WorkflowFailed(FlowserveError):
 
     status = 500
     code = "workflow_failed"
+
+
+class FeatureDisabled(FlowserveError):
+    """The route exists but its feature is turned off by a setting (Langflow answers 501)."""
+
+    status = 501
+    code = "feature_disabled"
 
 
 class UpstreamError(FlowserveError):

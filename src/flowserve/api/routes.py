@@ -12,6 +12,7 @@ from flowserve.api import (
     docs,
     flows,
     keys,
+    logs,
     mcp,
     meta,
     ops,
@@ -40,6 +41,7 @@ OPERATIONS: list[Operation] = [
     *ops.OPERATIONS,
     *snippets.OPERATIONS,
     *workflows.OPERATIONS,
+    *logs.OPERATIONS,
 ]
 
 

@@ -36,6 +36,7 @@ string) and ``request_id``.
         ├── ServerError                 500 internal_error
         │   ├── RunFailed               500 run_failed
         │   └── WorkflowFailed          500 workflow_failed
+        ├── FeatureDisabled             501 feature_disabled
         ├── UpstreamError               502 upstream_error
         ├── Unavailable                 503 unavailable
         └── RunTimeout                  504 run_timeout
@@ -229,6 +230,13 @@ class WorkflowFailed(ServerError):
     """The v2 background run asked about failed; ``detail`` says why."""
 
     code = "workflow_failed"
+
+
+class FeatureDisabled(APIError):
+    """The server has this feature turned off (e.g. log retrieval)."""
+
+    status = 501
+    code = "feature_disabled"
 
 
 class UpstreamError(APIError):
