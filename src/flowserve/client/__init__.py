@@ -2,8 +2,8 @@
 
     from flowserve.client import Client
 
-    with Client("http://127.0.0.1:7860", api_key="...") as client:
-        result = client.run_flow("my-flow", "What is 2+2?", tweaks={...})
+    with Client(base_url="http://127.0.0.1:7860", api_key="...") as client:
+        result = client.run_flow(flow_id="my-flow", input_value="What is 2+2?", tweaks={...})
         print(result.output)
         for event in client.stream_flow("my-flow", "Tell me a story"):
             if isinstance(event, TokenEvent):
@@ -69,6 +69,7 @@ from flowserve.client._models import (
     Snippets,
     StreamEvent,
     TokenEvent,
+    WorkflowRun,
 )
 
 __all__ = [
@@ -127,4 +128,5 @@ __all__ = [
     "UnsupportedEncoding",
     "UpstreamError",
     "WorkflowFailed",
+    "WorkflowRun",
 ]
