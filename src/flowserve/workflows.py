@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from flowserve.engine import Graph
-from flowserve.errors import InvalidRunInput
+from flowserve.errors import FlowserveError, InvalidRunInput
 from flowserve.results import RunResponse
 from flowserve.runner import MAX_SESSION_ID, RunRequest
 from flowserve.store.jobs import Job, JobStatus
@@ -231,6 +231,30 @@ def workflow_response(
             "tokens_used": meta.tokens_used,
             "run_id": meta.run_id,
         },
+    )
+
+
+def failed_response(
+    flow_id: str, body: WorkflowRunRequest, error: FlowserveError
+) -> WorkflowExecutionResponse:
+    """A sync run a component failed, as Langflow answers it (HTTP 200, ``status: failed``)."""
+    return WorkflowExecutionResponse(
+        flow_id=flow_id,
+        session_id=body.session_id or flow_id,
+        job_id=None,
+        created_timestamp=now_iso(),
+        status="failed",
+        output=WorkflowOutput("failed"),
+        errors=[
+            ErrorDetail(
+                error.detail,
+                "EXECUTION_ERROR",
+                {"flow_id": flow_id, "error_type": type(error).__name__, "code": error.code},
+            )
+        ],
+        inputs=body.tweaks,
+        globals=dict(body.globals),
+        has_errors=True,
     )
 
 

@@ -171,6 +171,24 @@ async def test_a_failed_job_answers_500_with_why(api: httpx.AsyncClient) -> None
     assert failed.json()["code"] == "workflow_failed"
     assert f"Job {job_id} has failed execution" in failed.json()["detail"]
     assert "the component blew up" in failed.json()["detail"]
+    # A component failure is final: the run is not repeated for it.
+    v1 = (await api.get(f"/api/v1/jobs/{job_id}")).json()
+    assert (v1["status"], v1["attempts"]) == ("failed", 1)
+
+
+async def test_a_failed_sync_run_is_a_200_saying_so(api: httpx.AsyncClient) -> None:
+    response = await api.post(V2, json={"flow_id": BROKEN, "input_value": "x"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["status"], body["has_errors"], body["output"]) == (
+        "failed",
+        True,
+        {"reason": "failed", "text": None, "source": None},
+    )
+    (error,) = body["errors"]
+    assert error["code"] == "EXECUTION_ERROR"
+    assert "the component blew up" in error["error"]
+    assert error["details"]["flow_id"] == BROKEN
 
 
 async def test_bad_requests_get_a_clear_detail(api: httpx.AsyncClient) -> None:

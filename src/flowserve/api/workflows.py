@@ -24,7 +24,7 @@ from flowserve.api.spec import Operation, Param
 from flowserve.api.webhooks import visible_job
 from flowserve.api.wire import JSONResponse, decode, encode, read_body
 from flowserve.bootstrap import Services
-from flowserve.errors import BadRequest, InvalidRunInput, JobNotFound, WorkflowFailed
+from flowserve.errors import BadRequest, InvalidRunInput, JobNotFound, RunFailed, WorkflowFailed
 from flowserve.results import RunResponse
 from flowserve.runner import PreparedRun
 from flowserve.store.jobs import FINAL, Job
@@ -37,6 +37,7 @@ from flowserve.workflows import (
     WorkflowStopResponse,
     canonical_job_id,
     check_output_ids,
+    failed_response,
     job_response,
     run_request,
     status_of,
@@ -68,7 +69,11 @@ async def run_workflow(request: Request) -> Response:
         return JSONResponse(job_response(stored, request.scope.get("root_path", "")))
     if body.mode == "stream":
         return answer_stream(request, prepared, _WorkflowFraming(prepared, body))
-    return await answer_json(request, prepared, _Shape(prepared, body))
+    try:
+        return await answer_json(request, prepared, _Shape(prepared, body))
+    except RunFailed as exc:
+        # Langflow's two tiers: a component failure is a 200 whose status says so.
+        return JSONResponse(failed_response(prepared.graph.id, body, exc))
 
 
 class _Shape:

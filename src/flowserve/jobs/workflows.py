@@ -1,4 +1,8 @@
-"""v2 workflow jobs: a flow run submitted with ``mode: background``, run by the worker."""
+"""v2 workflow jobs: a flow run submitted with ``mode: background``, run by the worker.
+
+A component failure is final, as in Langflow (a run is not repeated for it);
+what may pass (a provider outage, a store down, the worker stopping) is retried.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from typing import Any
 
 import msgspec
 
+from flowserve.errors import RunFailed
+from flowserve.jobs.worker import Permanent
 from flowserve.runner import Runner, RunRequest
 from flowserve.store.jobs import Job
 from flowserve.workflows import workflow_response
@@ -22,7 +28,10 @@ class WorkflowRun:
         payload = job.payload
         request = msgspec.convert(payload["request"], RunRequest)
         prepared = await self.runner.prepare(payload["flow_id"], request, payload["variables"])
-        response = await self.runner.execute(prepared, job_id=job.id)
+        try:
+            response = await self.runner.execute(prepared, job_id=job.id)
+        except RunFailed as exc:
+            raise Permanent(exc.detail) from exc
         shaped = workflow_response(
             prepared.graph,
             response,
