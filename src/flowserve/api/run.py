@@ -294,7 +294,8 @@ async def _event_stream(
             await asyncio.gather(task, return_exceptions=True)
 
 
-_ERRORS: Mapping[int, Any] = {
+# What a run can answer besides its result (every route that runs a flow).
+RUN_ERRORS: Mapping[int, Any] = {
     400: ErrorBody,
     404: ErrorBody,
     413: ErrorBody,
@@ -319,7 +320,7 @@ OPERATIONS = [
         tag="run",
         anonymous="public_flow",
         request=RunRequest,
-        responses={200: RunResponse, **_ERRORS},
+        responses={200: RunResponse, **RUN_ERRORS},
         streams={200: "text/event-stream"},
         params=(Param("flow", "path", "Flow UUID or endpoint name", required=True), _STREAM_PARAM),
     ),
@@ -332,7 +333,7 @@ OPERATIONS = [
         tag="run",
         anonymous="public_flow",
         request=RunRequest,
-        responses={200: HostedRunResponse, **_ERRORS},
+        responses={200: HostedRunResponse, **RUN_ERRORS},
         streams={200: "text/event-stream"},
         params=(
             Param("flow_id", "path", "Flow UUID or endpoint name", required=True),

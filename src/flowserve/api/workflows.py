@@ -19,7 +19,14 @@ from starlette.responses import Response
 
 from flowserve.api.auth import check_flows
 from flowserve.api.errors import ErrorBody
-from flowserve.api.run import EndData, Framing, answer_json, answer_stream, header_variables
+from flowserve.api.run import (
+    RUN_ERRORS,
+    EndData,
+    Framing,
+    answer_json,
+    answer_stream,
+    header_variables,
+)
 from flowserve.api.spec import Operation, Param
 from flowserve.api.webhooks import visible_job
 from flowserve.api.wire import JSONResponse, decode, encode, read_body
@@ -158,17 +165,6 @@ async def stop_workflow(request: Request) -> Response:
     return JSONResponse(WorkflowStopResponse(job.id, f"Job {job.id} cancelled successfully."))
 
 
-_RUN_ERRORS: dict[int, Any] = {
-    400: ErrorBody,
-    404: ErrorBody,
-    413: ErrorBody,
-    422: ErrorBody,
-    500: ErrorBody,
-    502: ErrorBody,
-    503: ErrorBody,
-    504: ErrorBody,
-}
-
 OPERATIONS = [
     Operation(
         "POST",
@@ -178,7 +174,7 @@ OPERATIONS = [
         scope="execute",
         tag="workflows",
         request=WorkflowRunRequest,
-        responses={200: WorkflowExecutionResponse | WorkflowJobResponse, **_RUN_ERRORS},
+        responses={200: WorkflowExecutionResponse | WorkflowJobResponse, **RUN_ERRORS},
         streams={200: "text/event-stream"},
         filters_flows=True,
     ),
