@@ -23,6 +23,7 @@ from flowserve.errors import Unavailable
 from flowserve.jobs import running_worker
 from flowserve.lifecycle import open_when_ready
 from flowserve.limits import RunSlots
+from flowserve.logs import LOG_BUFFER
 from flowserve.metrics import Metrics
 from flowserve.settings import Settings, prometheus_multiproc_dir
 
@@ -35,6 +36,8 @@ def create_app(
     """The app. ``serving``: this process only serves it (``flowserve serve``), so once
     started its garbage collector may be tuned for serving (see ``tune_gc``)."""
     mcp = LazyMcp(settings)
+    # The log lines GET /logs answers: this process's, however many apps it serves.
+    LOG_BUFFER.resize(settings.log_buffer_size)
     metrics = Metrics(multiprocess_dir=prometheus_multiproc_dir())
     run_slots = RunSlots(
         settings.max_concurrent_runs,

@@ -36,6 +36,8 @@ Every error carries the HTTP status it maps to and a stable machine-readable
     │   └── QueryFailed                 422 query_failed (the SQL component's query)
     ├── RateLimited                     429 rate_limited
     ├── RunFailed                       500 run_failed   (a component raised)
+    ├── WorkflowFailed                  500 workflow_failed (a v2 background run failed)
+    ├── FeatureDisabled                 501 feature_disabled (turned off by a setting)
     ├── UpstreamError                   502 upstream_error (an LLM provider, a URL)
     ├── Unavailable                     503 unavailable  (a store is down)
     │   └── Overloaded                  503 overloaded   (max concurrent runs; Retry-After)
@@ -211,6 +213,20 @@ class RunFailed(FlowserveError):
 
     status = 500
     code = "run_failed"
+
+
+class WorkflowFailed(FlowserveError):
+    """Asked for the result of a v2 background run that failed (Langflow answers 500)."""
+
+    status = 500
+    code = "workflow_failed"
+
+
+class FeatureDisabled(FlowserveError):
+    """The route exists but its feature is turned off by a setting (Langflow answers 501)."""
+
+    status = 501
+    code = "feature_disabled"
 
 
 class UpstreamError(FlowserveError):

@@ -15,6 +15,7 @@ import unicodedata
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 from flowserve.access import Principal
 from flowserve.engine import RunOwner
@@ -36,6 +37,18 @@ def owner_of(principal: Principal) -> RunOwner | None:
     if principal.key_id is None:
         return RunOwner(LOCAL_OWNER, admin=True) if admin else None
     return RunOwner(principal.key_id, admin=admin)
+
+
+def owner_payload(owner: RunOwner | None) -> dict[str, Any] | None:
+    """A run owner as a queued job carries it (None: an anonymous run)."""
+    return None if owner is None else {"id": owner.id, "admin": owner.admin}
+
+
+def owner_from_payload(payload: Any) -> RunOwner | None:
+    """The run owner a job was queued with, read back; None when it carries none."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
+        return None
+    return RunOwner(payload["id"], admin=payload.get("admin") is True)
 
 
 def name_problem(name: str | None) -> str | None:

@@ -1,4 +1,8 @@
-"""Structured logging: JSON lines from structlog, with the request id on every line."""
+"""Structured logging: JSON lines from structlog, with the request id on every line.
+
+``LOG_BUFFER`` keeps the process's last lines for the log retrieval routes
+(``GET /logs``, ``/logs-stream``) when ``FLOWSERVE_LOG_BUFFER_SIZE`` is above 0.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import atexit
 import logging
 import sys
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
@@ -36,6 +42,80 @@ def _add_request_id(
 
 
 _encoder = msgspec.json.Encoder(enc_hook=repr)
+
+
+class LogBuffer:
+    """A bounded ring of this process's last log lines (Langflow's ``SizedLogBuffer``).
+
+    Each line is kept as ``(seq, epoch_ms, text)``: ``text`` is the JSON line as it
+    was logged, ``epoch_ms`` when it was kept, made strictly increasing so lines keyed
+    by it (Langflow's ``{timestamp: line}`` answers) never collide, ``seq`` a counter
+    that streams follow. Any thread may write; capacity 0 keeps nothing.
+    """
+
+    def __init__(self, capacity: int = 0) -> None:
+        self._lines: deque[tuple[int, int, str]] = deque(maxlen=max(capacity, 1))
+        self.capacity = capacity
+        self._seq = 0
+        self._last_ms = 0
+        self._lock = threading.Lock()
+
+    def resize(self, capacity: int) -> None:
+        with self._lock:
+            self.capacity = capacity
+            self._lines = deque(self._lines if capacity else (), maxlen=max(capacity, 1))
+
+    def append(self, text: str) -> None:
+        if not self.capacity:
+            return
+        with self._lock:
+            now = max(int(time.time() * 1000), self._last_ms + 1)
+            self._last_ms = now
+            self._seq += 1
+            self._lines.append((self._seq, now, text))
+
+    def _snapshot(self) -> list[tuple[int, int, str]]:
+        with self._lock:
+            return list(self._lines)
+
+    def last(self, count: int) -> dict[int, str]:
+        lines = self._snapshot()[-count:] if count > 0 else []
+        return {ms: text for _, ms, text in lines}
+
+    def before(self, timestamp: int, count: int) -> dict[int, str]:
+        """Up to ``count`` lines before the first one at or after ``timestamp`` (the
+        last ``count`` when there is none)."""
+        lines = self._snapshot()
+        index = next((i for i, (_, ms, _) in enumerate(lines) if ms >= timestamp), None)
+        if index is None:
+            return self.last(count)
+        return {ms: text for _, ms, text in lines[max(index - count, 0) : index]}
+
+    def after(self, timestamp: int, count: int) -> dict[int, str]:
+        """The first ``count`` lines at or after ``timestamp``."""
+        chosen = [(ms, text) for _, ms, text in self._snapshot() if ms >= timestamp][:count]
+        return dict(chosen)
+
+    def newest(self) -> int:
+        """The ``seq`` of the last line kept so far (0 before any)."""
+        with self._lock:
+            return self._seq
+
+    def since(self, seq: int) -> list[tuple[int, int, str]]:
+        """Lines kept after ``seq`` (still in the buffer), oldest first."""
+        return [line for line in self._snapshot() if line[0] > seq]
+
+
+LOG_BUFFER = LogBuffer()
+
+
+def _keep(
+    logger: object, method: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    # Encoded once more only while the buffer is on; the renderer encodes it for output.
+    if LOG_BUFFER.capacity:
+        LOG_BUFFER.append(_encoder.encode(event).decode())
+    return event
 
 
 def _render_json(logger: object, method: str, event: structlog.typing.EventDict) -> bytes:
@@ -153,7 +233,10 @@ def write_access(line: AccessLine) -> bool:
     request_id = request_id_var.get()
     if request_id:
         line.request_id = request_id
-    writer.msg(_access_encoder.encode(line))
+    encoded = _access_encoder.encode(line)
+    writer.msg(encoded)
+    if LOG_BUFFER.capacity:
+        LOG_BUFFER.append(encoded.decode())
     return True
 
 
@@ -166,6 +249,7 @@ def configure_logging(level: str = "info", *, json: bool = True) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_request_id,
         structlog.processors.format_exc_info,
+        _keep,
     ]
     factory: Callable[..., Any]
     binary = getattr(sys.stderr, "buffer", None)

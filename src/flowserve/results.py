@@ -301,3 +301,32 @@ def main_text(response: RunResponse) -> str:
             for value in result.outputs.values():
                 return str(value.message)
     return ""
+
+
+class HostedResult(msgspec.Struct):
+    output: str
+
+
+class HostedMetadata(msgspec.Struct):
+    duration: float
+    # Total tokens the run's model calls reported; 0 when no model was called.
+    tokens_used: int
+
+
+class HostedRunResponse(msgspec.Struct):
+    """The short answer of ``POST /api/v1/flows/{flow_id}/run`` (the hosted Langflow docs)."""
+
+    result: HostedResult
+    session_id: str
+    metadata: HostedMetadata
+
+
+def hosted_response(response: RunResponse) -> HostedRunResponse:
+    return HostedRunResponse(
+        result=HostedResult(main_text(response)),
+        session_id=response.session_id,
+        metadata=HostedMetadata(
+            duration=response.metadata.duration,
+            tokens_used=response.metadata.tokens_used or 0,
+        ),
+    )

@@ -163,6 +163,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     # One JSON line per request (method, path, status, duration, request id). Off saves
     # about a tenth of the CPU of a trivial run; errors are logged either way.
     access_log: bool = True
+    # Log retrieval (GET /logs, /logs-stream, admin keys): this many of this process's
+    # last log lines kept in memory; 0, the default, turns the routes off (501, as Langflow).
+    log_buffer_size: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
 
     @property
     def embedded(self) -> bool:

@@ -13,6 +13,7 @@ from flowserve.api import (
     files,
     flows,
     keys,
+    logs,
     mcp,
     meta,
     ops,
@@ -22,6 +23,7 @@ from flowserve.api import (
     snippets,
     subscriptions,
     webhooks,
+    workflows,
 )
 from flowserve.api.auth import guard
 from flowserve.api.spec import Operation
@@ -40,6 +42,8 @@ OPERATIONS: list[Operation] = [
     *ops.OPERATIONS,
     *snippets.OPERATIONS,
     *files.OPERATIONS,
+    *workflows.OPERATIONS,
+    *logs.OPERATIONS,
 ]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -29,7 +29,7 @@ from flowserve.engine.types import Message
 from flowserve.errors import FlowserveError, Overloaded
 from flowserve.files import owner_of
 from flowserve.limits import RunSlots
-from flowserve.results import RunResponse, message_body
+from flowserve.results import HostedRunResponse, RunResponse, hosted_response, message_body
 from flowserve.runner import PreparedRun, Runner, RunRequest
 
 log = structlog.get_logger(__name__)
@@ -76,35 +76,69 @@ def _scan_headers(request: Request) -> tuple[dict[str, str], str]:
 
 
 async def run_flow(request: Request) -> Response:
+    return await serve_run(request, request.path_params["flow"], _as_is)
+
+
+async def run_flow_by_id(request: Request) -> Response:
+    """The hosted docs' endpoint: the same run, answered in their short shape."""
+    return await serve_run(request, request.path_params["flow_id"], hosted_response)
+
+
+def _as_is(response: RunResponse) -> RunResponse:
+    return response
+
+
+async def serve_run(request: Request, ref: str, shape: Callable[[RunResponse], Any]) -> Response:
+    """Prepare and run ``ref`` with the request's body, headers and ``stream`` flag;
+    a finished run's ``RunResponse`` is answered as ``shape`` makes it (the event
+    stream is the same whatever the shape)."""
     runner: Runner = request.app.state.services.runner
     body = await read_body(request)
     run_request = decode(body, RunRequest, empty=_EMPTY_REQUEST)
     variables, traceparent = _scan_headers(request)
-    prepared = await runner.prepare(
-        request.path_params["flow"], run_request, variables, owner_of(principal(request))
-    )
+    prepared = await runner.prepare(ref, run_request, variables, owner_of(principal(request)))
     if traceparent:
         prepared = dataclasses.replace(prepared, traceparent=traceparent[:128])
+    if request.scope["query_string"] and request.query_params.get("stream", "").lower() in _TRUE:
+        return answer_stream(request, prepared, Framing())
+    return await answer_json(request, prepared, shape)
+
+
+def _run_slot(request: Request) -> RunSlots:
     slots: RunSlots = request.app.state.run_slots
     try:
         slots.acquire()
     except Overloaded:
         request.app.state.metrics.run_rejected("overloaded")
         raise
-    if request.scope["query_string"] and request.query_params.get("stream", "").lower() in _TRUE:
-        heartbeat: float = request.app.state.settings.stream_heartbeat
-        return _RunStream(
-            _event_stream(runner, prepared, heartbeat),
-            slots,
-            media_type="text/event-stream; charset=utf-8",
-            # X-Accel-Buffering: nginx passes each event on at once even where
-            # proxy_buffering is on; no-cache keeps other proxies from holding it.
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+    return slots
+
+
+async def answer_json(
+    request: Request, prepared: PreparedRun, shape: Callable[[RunResponse], Any]
+) -> Response:
+    """Run ``prepared`` in one of this instance's run slots; answer ``shape(result)``."""
+    runner: Runner = request.app.state.services.runner
+    slots = _run_slot(request)
     try:
-        return await _execute_while_connected(runner, prepared, request.receive)
+        return await _execute_while_connected(runner, prepared, request.receive, shape)
     finally:
         slots.release()
+
+
+def answer_stream(request: Request, prepared: PreparedRun, framing: Framing) -> Response:
+    """Run ``prepared`` in a run slot held until the stream ends, answering its events."""
+    runner: Runner = request.app.state.services.runner
+    slots = _run_slot(request)
+    heartbeat: float = request.app.state.settings.stream_heartbeat
+    return _RunStream(
+        _event_stream(runner, prepared, heartbeat, framing),
+        slots,
+        media_type="text/event-stream; charset=utf-8",
+        # X-Accel-Buffering: nginx passes each event on at once even where
+        # proxy_buffering is on; no-cache keeps other proxies from holding it.
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 # A run whose caller hangs up is stopped, as a stream's is, rather than holding its
@@ -116,7 +150,10 @@ CLIENT_CLOSED = 499
 
 
 async def _execute_while_connected(
-    runner: Runner, prepared: PreparedRun, receive: Receive
+    runner: Runner,
+    prepared: PreparedRun,
+    receive: Receive,
+    shape: Callable[[RunResponse], Any] = _as_is,
 ) -> Response:
     task = asyncio.current_task()
     assert task is not None
@@ -129,7 +166,7 @@ async def _execute_while_connected(
 
     timer = asyncio.get_running_loop().call_later(DISCONNECT_CHECK_AFTER, watch)
     try:
-        return JSONResponse(await runner.execute(prepared))
+        return JSONResponse(shape(await runner.execute(prepared)))
     except asyncio.CancelledError:
         if not hung_up.is_set():
             raise  # shutdown, or a timeout of the server's own
@@ -178,16 +215,30 @@ class _RunStream(StreamingResponse):
 HEARTBEAT = b"\n"
 
 
-class _QueueSink:
-    __slots__ = ("last", "queue")
+class Framing:
+    """How a stream writes its events: Langflow's ``/run`` stream (JSON objects each
+    followed by a blank line, ``end`` carrying the result)."""
 
-    def __init__(self) -> None:
+    heartbeat = HEARTBEAT
+
+    def frame(self, event: str, data: Any) -> bytes:
+        return frame(event, data)
+
+    def closing(self, result: RunResponse) -> list[bytes]:
+        return [self.frame("end", EndData(result))]
+
+
+class _QueueSink:
+    __slots__ = ("framing", "last", "queue")
+
+    def __init__(self, framing: Framing) -> None:
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.last = time.monotonic()
+        self.framing = framing
 
     def emit(self, event: str, data: Any) -> None:
         payload = message_body(data, stream=True) if isinstance(data, Message) else data
-        self.put(frame(event, payload))
+        self.put(self.framing.frame(event, payload))
 
     def put(self, chunk: bytes | None) -> None:
         self.last = time.monotonic()
@@ -199,7 +250,7 @@ async def _heartbeat(sink: _QueueSink, interval: float) -> None:
     while True:
         idle = time.monotonic() - sink.last
         if idle >= interval:
-            sink.put(HEARTBEAT)
+            sink.put(sink.framing.heartbeat)
             idle = 0.0
         await asyncio.sleep(interval - idle)
 
@@ -209,9 +260,10 @@ def frame(event: str, data: Any) -> bytes:
 
 
 async def _event_stream(
-    runner: Runner, prepared: PreparedRun, heartbeat: float = 0.0
+    runner: Runner, prepared: PreparedRun, heartbeat: float = 0.0, framing: Framing | None = None
 ) -> AsyncIterator[bytes]:
-    sink = _QueueSink()
+    framing = framing or Framing()
+    sink = _QueueSink(framing)
 
     async def produce() -> RunResponse:
         try:
@@ -227,13 +279,14 @@ async def _event_stream(
         try:
             result = task.result()
         except FlowserveError as exc:
-            yield frame("error", ErrorData(exc.detail, exc.code))
+            yield framing.frame("error", ErrorData(exc.detail, exc.code))
             return
         except Exception:
             log.exception("stream_run_failed")
-            yield frame("error", ErrorData("internal error", "internal_error"))
+            yield framing.frame("error", ErrorData("internal error", "internal_error"))
             return
-        yield frame("end", EndData(result))
+        for chunk in framing.closing(result):
+            yield chunk
     finally:
         if beats is not None:
             beats.cancel()
@@ -243,7 +296,8 @@ async def _event_stream(
             await asyncio.gather(task, return_exceptions=True)
 
 
-_ERRORS: Mapping[int, Any] = {
+# What a run can answer besides its result (every route that runs a flow).
+RUN_ERRORS: Mapping[int, Any] = {
     400: ErrorBody,
     404: ErrorBody,
     413: ErrorBody,
@@ -253,6 +307,10 @@ _ERRORS: Mapping[int, Any] = {
     503: ErrorBody,
     504: ErrorBody,
 }
+
+_STREAM_PARAM = Param(
+    "stream", "query", "Answer with a stream of events", {"type": "boolean", "default": False}
+)
 
 OPERATIONS = [
     Operation(
@@ -264,16 +322,24 @@ OPERATIONS = [
         tag="run",
         anonymous="public_flow",
         request=RunRequest,
-        responses={200: RunResponse, **_ERRORS},
+        responses={200: RunResponse, **RUN_ERRORS},
+        streams={200: "text/event-stream"},
+        params=(Param("flow", "path", "Flow UUID or endpoint name", required=True), _STREAM_PARAM),
+    ),
+    Operation(
+        "POST",
+        "/api/v1/flows/{flow_id}/run",
+        run_flow_by_id,
+        "Run a flow, answering the output text, session and duration/tokens (hosted docs' shape)",
+        scope="execute",
+        tag="run",
+        anonymous="public_flow",
+        request=RunRequest,
+        responses={200: HostedRunResponse, **RUN_ERRORS},
         streams={200: "text/event-stream"},
         params=(
-            Param("flow", "path", "Flow UUID or endpoint name", required=True),
-            Param(
-                "stream",
-                "query",
-                "Answer with a stream of events",
-                {"type": "boolean", "default": False},
-            ),
+            Param("flow_id", "path", "Flow UUID or endpoint name", required=True),
+            _STREAM_PARAM,
         ),
     ),
 ]

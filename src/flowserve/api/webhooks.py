@@ -112,7 +112,7 @@ async def _job(request: Request) -> tuple[Services, str]:
     return request.app.state.services, request.path_params["job_id"]
 
 
-async def _visible_job(request: Request, services: Services, job_id: str) -> Job:
+async def visible_job(request: Request, services: Services, job_id: str) -> Job:
     job = await services.jobs.queue.get(job_id)
     if job is None:
         raise JobNotFound(f"Job {job_id} not found (unknown, or its result expired)")
@@ -126,12 +126,12 @@ async def _visible_job(request: Request, services: Services, job_id: str) -> Job
 
 async def get_job(request: Request) -> Response:
     services, job_id = await _job(request)
-    return JSONResponse(job_body(await _visible_job(request, services, job_id)))
+    return JSONResponse(job_body(await visible_job(request, services, job_id)))
 
 
 async def cancel_job(request: Request) -> Response:
     services, job_id = await _job(request)
-    before = await _visible_job(request, services, job_id)
+    before = await visible_job(request, services, job_id)
     if before.status in FINAL:
         raise Conflict(
             f"Job {job_id} already {before.status}; only queued or running jobs can be cancelled"

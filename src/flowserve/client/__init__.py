@@ -2,8 +2,8 @@
 
     from flowserve.client import Client
 
-    with Client("http://127.0.0.1:7860", api_key="...") as client:
-        result = client.run_flow("my-flow", "What is 2+2?", tweaks={...})
+    with Client(base_url="http://127.0.0.1:7860", api_key="...") as client:
+        result = client.run_flow(flow_id="my-flow", input_value="What is 2+2?", tweaks={...})
         print(result.output)
         for event in client.stream_flow("my-flow", "Tell me a story"):
             if isinstance(event, TokenEvent):
@@ -23,6 +23,7 @@ from flowserve.client._exceptions import (
     Conflict,
     DimensionMismatch,
     EndpointNameTaken,
+    FeatureDisabled,
     FlowChanged,
     FlowNotAllowed,
     FlowNotFound,
@@ -56,6 +57,7 @@ from flowserve.client._exceptions import (
     UnsupportedComponent,
     UnsupportedEncoding,
     UpstreamError,
+    WorkflowFailed,
 )
 from flowserve.client._models import (
     EndEvent,
@@ -69,6 +71,7 @@ from flowserve.client._models import (
     Snippets,
     StreamEvent,
     TokenEvent,
+    WorkflowRun,
 )
 
 __all__ = [
@@ -86,6 +89,7 @@ __all__ = [
     "ErrorEvent",
     "Event",
     "EventParser",
+    "FeatureDisabled",
     "FlowChanged",
     "FlowInfo",
     "FlowNotAllowed",
@@ -127,4 +131,6 @@ __all__ = [
     "UnsupportedComponent",
     "UnsupportedEncoding",
     "UpstreamError",
+    "WorkflowFailed",
+    "WorkflowRun",
 ]

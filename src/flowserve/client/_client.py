@@ -41,6 +41,7 @@ from flowserve.client._models import (
     Job,
     RunResult,
     Snippets,
+    WorkflowRun,
     api_error,
     flow_from_body,
     flows_from_body,
@@ -155,6 +156,25 @@ def _run_body(
     return body
 
 
+def _workflow_body(
+    input_value: str,
+    tweaks: Mapping[str, Any] | None,
+    session_id: str | None,
+    globals_: Mapping[str, str] | None,
+    idempotency_key: str | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"input_value": input_value, "mode": "background"}
+    if tweaks:
+        body["tweaks"] = dict(tweaks)
+    if session_id:
+        body["session_id"] = session_id
+    if globals_:
+        body["globals"] = dict(globals_)
+    if idempotency_key:
+        body["idempotency_key"] = idempotency_key
+    return body
+
+
 def _read_document(flow: FlowDocument) -> dict[str, Any]:
     if isinstance(flow, Mapping):
         return dict(flow)
@@ -202,6 +222,36 @@ class _Calls:
             content=content,
             headers={"content-type": "application/json"},
             not_found=FlowNotFound,
+        )
+
+    @staticmethod
+    def submit_workflow(flow_id: str, body: dict[str, Any]) -> _Call[WorkflowRun]:
+        return _Call(
+            "POST",
+            "/api/v2/workflows",
+            lambda r: WorkflowRun.from_body(_json(r)),
+            json={"flow_id": flow_id, **body},
+            not_found=FlowNotFound,
+        )
+
+    @staticmethod
+    def workflow(job_id: str) -> _Call[WorkflowRun]:
+        return _Call(
+            "GET",
+            "/api/v2/workflows",
+            lambda r: WorkflowRun.from_body(_json(r)),
+            params={"job_id": job_id},
+            not_found=JobNotFound,
+        )
+
+    @staticmethod
+    def stop_workflow(job_id: str) -> _Call[str]:
+        return _Call(
+            "POST",
+            "/api/v2/workflows/stop",
+            lambda r: str(_json(r).get("message") or ""),
+            json={"job_id": job_id},
+            not_found=JobNotFound,
         )
 
     @staticmethod
@@ -396,7 +446,7 @@ class Client(_BaseClient[httpx.Client]):
 
     def run_flow(
         self,
-        flow: str,
+        flow_id: str,
         input_value: str | None = None,
         *,
         tweaks: Mapping[str, Any] | None = None,
@@ -412,11 +462,11 @@ class Client(_BaseClient[httpx.Client]):
         ``X-LANGFLOW-GLOBAL-VAR-<NAME>`` headers), e.g. a provider key.
         """
         body = _run_body(input_value, tweaks, session_id, output_type, input_type, output_component)
-        return self._send(_Calls.run(flow, body, variables))
+        return self._send(_Calls.run(flow_id, body, variables))
 
     def stream_flow(
         self,
-        flow: str,
+        flow_id: str,
         input_value: str | None = None,
         *,
         tweaks: Mapping[str, Any] | None = None,
@@ -429,7 +479,7 @@ class Client(_BaseClient[httpx.Client]):
         """Run a flow and yield its events as they arrive, ending with ``EndEvent``
         (or ``ErrorEvent``). Errors found before the run starts raise."""
         body = _run_body(input_value, tweaks, session_id, output_type, input_type, output_component)
-        call = _Calls.run(flow, body, variables, stream=True)
+        call = _Calls.run(flow_id, body, variables, stream=True)
         response = self._send_raw(call, stream=True)
         try:
             if not response.is_success:
@@ -444,6 +494,41 @@ class Client(_BaseClient[httpx.Client]):
             yield from parser.close()
         finally:
             response.close()
+
+    # --- v2 workflows -------------------------------------------------------------
+
+    def submit_workflow(
+        self,
+        flow_id: str,
+        input_value: str = "",
+        *,
+        tweaks: Mapping[str, Any] | None = None,
+        session_id: str | None = None,
+        globals: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> WorkflowRun:
+        """Queue a run in the background (``/api/v2/workflows``, mode ``background``)."""
+        body = _workflow_body(input_value, tweaks, session_id, globals, idempotency_key)
+        return self._send(_Calls.submit_workflow(flow_id, body))
+
+    def workflow(self, job_id: str) -> WorkflowRun:
+        """A background run's status, with its ``output`` once completed."""
+        return self._send(_Calls.workflow(job_id))
+
+    def stop_workflow(self, job_id: str) -> str:
+        """Cancel a background run; the server's message says what became of it."""
+        return self._send(_Calls.stop_workflow(job_id))
+
+    def wait_workflow(self, job_id: str, *, timeout: float = 300.0) -> WorkflowRun:
+        """Poll a background run until it is over (a failed one raises ``WorkflowFailed``)."""
+        deadline = time.monotonic() + timeout
+        interval = self.poll_interval
+        while not (current := self.workflow(job_id)).done:
+            if time.monotonic() >= deadline:
+                raise ClientError(f"workflow job {job_id} not finished after {timeout:g} s")
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+            interval = min(interval * 1.5, 2.0)
+        return current
 
     # --- webhooks and jobs --------------------------------------------------------
 
@@ -565,7 +650,7 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
 
     async def run_flow(
         self,
-        flow: str,
+        flow_id: str,
         input_value: str | None = None,
         *,
         tweaks: Mapping[str, Any] | None = None,
@@ -576,11 +661,11 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
         variables: Mapping[str, str] | None = None,
     ) -> RunResult:
         body = _run_body(input_value, tweaks, session_id, output_type, input_type, output_component)
-        return await self._send(_Calls.run(flow, body, variables))
+        return await self._send(_Calls.run(flow_id, body, variables))
 
     async def stream_flow(
         self,
-        flow: str,
+        flow_id: str,
         input_value: str | None = None,
         *,
         tweaks: Mapping[str, Any] | None = None,
@@ -591,7 +676,7 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
         variables: Mapping[str, str] | None = None,
     ) -> AsyncIterator[Event]:
         body = _run_body(input_value, tweaks, session_id, output_type, input_type, output_component)
-        call = _Calls.run(flow, body, variables, stream=True)
+        call = _Calls.run(flow_id, body, variables, stream=True)
         response = await self._send_raw(call, stream=True)
         try:
             if not response.is_success:
@@ -608,6 +693,35 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
                 yield event
         finally:
             await response.aclose()
+
+    async def submit_workflow(
+        self,
+        flow_id: str,
+        input_value: str = "",
+        *,
+        tweaks: Mapping[str, Any] | None = None,
+        session_id: str | None = None,
+        globals: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> WorkflowRun:
+        body = _workflow_body(input_value, tweaks, session_id, globals, idempotency_key)
+        return await self._send(_Calls.submit_workflow(flow_id, body))
+
+    async def workflow(self, job_id: str) -> WorkflowRun:
+        return await self._send(_Calls.workflow(job_id))
+
+    async def stop_workflow(self, job_id: str) -> str:
+        return await self._send(_Calls.stop_workflow(job_id))
+
+    async def wait_workflow(self, job_id: str, *, timeout: float = 300.0) -> WorkflowRun:  # noqa: ASYNC109 - a polling deadline, as in Client.wait_workflow
+        deadline = time.monotonic() + timeout
+        interval = self.poll_interval
+        while not (current := await self.workflow(job_id)).done:
+            if time.monotonic() >= deadline:
+                raise ClientError(f"workflow job {job_id} not finished after {timeout:g} s")
+            await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+            interval = min(interval * 1.5, 2.0)
+        return current
 
     async def trigger_webhook(self, flow: str, payload: Any = None) -> Job:
         return await self._send(_Calls.webhook(flow, {} if payload is None else payload))

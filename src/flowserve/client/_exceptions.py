@@ -36,7 +36,9 @@ string) and ``request_id``.
         │   └── DimensionMismatch       422 dimension_mismatch
         ├── RateLimited                 429 rate_limited
         ├── ServerError                 500 internal_error
-        │   └── RunFailed               500 run_failed
+        │   ├── RunFailed               500 run_failed
+        │   └── WorkflowFailed          500 workflow_failed
+        ├── FeatureDisabled             501 feature_disabled
         ├── UpstreamError               502 upstream_error
         ├── Unavailable                 503 unavailable
         └── RunTimeout                  504 run_timeout
@@ -232,6 +234,19 @@ class ServerError(APIError):
 
 class RunFailed(ServerError):
     code = "run_failed"
+
+
+class WorkflowFailed(ServerError):
+    """The v2 background run asked about failed; ``detail`` says why."""
+
+    code = "workflow_failed"
+
+
+class FeatureDisabled(APIError):
+    """The server has this feature turned off (e.g. log retrieval)."""
+
+    status = 501
+    code = "feature_disabled"
 
 
 class UpstreamError(APIError):

@@ -267,6 +267,39 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
+class WorkflowRun(msgspec.Struct, frozen=True, kw_only=True):
+    """A v2 workflow run (``/api/v2/workflows``): a background job or a finished run.
+
+    ``status`` is Langflow's: ``queued``, ``in_progress``, ``completed``, ``failed``,
+    ``cancelled``; ``output`` the run's text answer once completed; ``body`` the
+    whole answer (``WorkflowExecutionResponse`` or ``WorkflowJobResponse``).
+    """
+
+    job_id: str | None
+    flow_id: str
+    status: str
+    output: str | None = None
+    body: Any = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("completed", "failed", "cancelled")
+
+    @classmethod
+    def from_body(cls, body: Any) -> WorkflowRun:
+        if not isinstance(body, dict) or "status" not in body:
+            raise StreamError(f"not a workflow answer: {str(body)[:200]}")
+        answer = body.get("output")
+        text = answer.get("text") if isinstance(answer, dict) else None
+        return cls(
+            job_id=body.get("job_id"),
+            flow_id=str(body.get("flow_id") or ""),
+            status=str(body["status"]),
+            output=text if isinstance(text, str) else None,
+            body=body,
+        )
+
+
 # --- flows -------------------------------------------------------------------------
 
 

@@ -168,4 +168,5 @@ class CalculatorComponent(ToolComponent):
             return {
                 "result": Data({"error": f"Error: {exc}", "input": expression}, text_key="error")
             }
+        ctx.log(f"Calculation result: {result}")  # as Langflow's Calculator logs it
         return {"result": Data({"result": result}, text_key="result")}

@@ -175,6 +175,17 @@ class NodeContext:
             source=source,
         )
 
+    def log(self, message: Any, name: str | None = None) -> None:
+        """Langflow's ``Component.log``: an entry in this node's result ``logs`` (under
+        ``name``, else "Log N"), announced to a streaming client as a ``log`` event."""
+        entry = {
+            "name": name or f"Log {len(self.logs) + 1}",
+            "message": message,
+            "type": _log_type(message),
+        }
+        self.logs.append(entry)
+        self.run.sink.emit("log", {**entry, "component_id": self.node_id})
+
     async def send_message(self, message: Message, *, store: bool) -> None:
         """Record a chat message as this node's result, store it if asked, announce it."""
         self.sent.append(message)
@@ -234,6 +245,17 @@ class LoopingComponent(Component):
         the body fed back, in order, one per iteration whose feedback was active (a
         ConditionalRouter in the body can leave an item out)."""
         raise NotImplementedError
+
+
+def _log_type(message: Any) -> str:
+    # Langflow's artifact types for a logged value.
+    if isinstance(message, str):
+        return "text"
+    if isinstance(message, dict):
+        return "object"
+    if isinstance(message, list | tuple):
+        return "array"
+    return "unknown"
 
 
 def require(condition: bool, message: str) -> None:

@@ -1,4 +1,4 @@
-"""Background work on a job queue: webhook runs and outgoing event deliveries.
+"""Background work on a job queue: webhook runs, v2 workflow runs, event deliveries.
 
 ``open_jobs`` picks the backend (Redis Streams when ``redis_url`` is set, else
 the in-process queue, which is not durable) and wires the event publisher into
@@ -20,10 +20,12 @@ from flowserve.jobs.delivery import DELIVER, Allowlist, Deliverer
 from flowserve.jobs.events import EventPublisher
 from flowserve.jobs.webhooks import WEBHOOK, WebhookRun
 from flowserve.jobs.worker import Backoff, Worker
+from flowserve.jobs.workflows import WorkflowRun
 from flowserve.runner import Runner
 from flowserve.settings import Settings
 from flowserve.store.jobs import JobQueue, SubscriptionStore
 from flowserve.store.memory_jobs import MemoryJobQueue, MemorySubscriptionStore
+from flowserve.workflows import WORKFLOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +42,7 @@ class Jobs:
         )
         return Worker(
             self.queue,
-            {WEBHOOK: WebhookRun(runner), DELIVER: deliverer},
+            {WEBHOOK: WebhookRun(runner), WORKFLOW: WorkflowRun(runner), DELIVER: deliverer},
             concurrency=settings.job_concurrency,
             visibility_timeout=settings.job_visibility_timeout,
             backoff=Backoff(settings.job_retry_base, settings.job_retry_max),

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from flowserve.engine import RunOwner
+from flowserve.files import owner_from_payload, owner_payload
 from flowserve.runner import Runner
 from flowserve.store.jobs import Job
 
@@ -36,7 +37,7 @@ def webhook_job(
 ) -> Job:
     payload: dict[str, Any] = {"flow_id": flow_id, "data": webhook_data(body)}
     if owner is not None:  # the key that submitted: the run reads and saves its files
-        payload["owner"] = {"id": owner.id, "admin": owner.admin}
+        payload["owner"] = owner_payload(owner)
     return Job(
         id=uuid.uuid4().hex,
         kind=WEBHOOK,
@@ -47,13 +48,6 @@ def webhook_job(
     )
 
 
-def _owner(payload: dict[str, Any]) -> RunOwner | None:
-    owner = payload.get("owner")
-    if not isinstance(owner, dict) or not isinstance(owner.get("id"), str):
-        return None
-    return RunOwner(owner["id"], admin=owner.get("admin") is True)
-
-
 @dataclass
 class WebhookRun:
     """The handler of ``webhook`` jobs: run the flow, the result is Langflow's run response."""
@@ -62,7 +56,9 @@ class WebhookRun:
 
     async def __call__(self, job: Job) -> Any:
         prepared = await self.runner.prepare_webhook(
-            job.payload["flow_id"], job.payload["data"], _owner(job.payload)
+            job.payload["flow_id"],
+            job.payload["data"],
+            owner_from_payload(job.payload.get("owner")),
         )
         response = await self.runner.execute(prepared, job_id=job.id)
         return msgspec.to_builtins(response)

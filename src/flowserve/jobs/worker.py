@@ -72,6 +72,8 @@ def consumer_name() -> str:
 def describe(exc: BaseException) -> str:
     if isinstance(exc, FlowserveError):
         return exc.detail
+    if isinstance(exc, Permanent):
+        return str(exc)  # a handler's own words, already saying what went wrong
     return f"{type(exc).__name__}: {exc}"
 
 
