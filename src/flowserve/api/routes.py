@@ -15,6 +15,7 @@ from flowserve.api import (
     mcp,
     meta,
     ops,
+    playground,
     projects,
     run,
     sessions,
@@ -38,6 +39,7 @@ OPERATIONS: list[Operation] = [
     *subscriptions.OPERATIONS,
     *ops.OPERATIONS,
     *snippets.OPERATIONS,
+    *playground.OPERATIONS,
 ]
 
 
