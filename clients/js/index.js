@@ -315,13 +315,18 @@ export class LangflowClient {
         try {
           chunk = await reader.read();
         } catch (cause) {
+          if (options.signal && options.signal.aborted) throw options.signal.reason;
           throw new LangflowConnectionError(`the event stream broke off: ${cause.message}`, {
             code: "stream_error",
             cause,
           });
         }
         if (chunk.done) break;
-        yield* parser.feed(decoder.decode(chunk.value, { stream: true }));
+        for (const event of parser.feed(decoder.decode(chunk.value, { stream: true }))) {
+          // Events already read are not handed out once the caller has aborted.
+          if (options.signal && options.signal.aborted) throw options.signal.reason;
+          yield event;
+        }
       }
       yield* parser.feed(decoder.decode());
       yield* parser.close();

@@ -11,10 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
+from flowserve.app import create_app
 from flowserve.settings import Settings
 from tests.api.authed import auth_settings, authed_app
 from tests.chromium import Page, chromium_page
-from tests.conftest import FLOWS
+from tests.conftest import FLOWS, LiveServer
 from tests.fakes.fixtures import _openai_server, fake_openai  # noqa: F401 - by name
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -38,7 +39,9 @@ def write_public_chatbot(flows_dir: Path) -> None:
 
 def write_public_hello(flows_dir: Path) -> None:
     document = json.loads((FLOWS / "hello-world.json").read_text())
-    document.update(id=PUBLIC_HELLO, name="public-hello", access_type="PUBLIC")
+    document.update(
+        id=PUBLIC_HELLO, name="public-hello", endpoint_name="public-hello", access_type="PUBLIC"
+    )
     (flows_dir / "public-hello.json").write_text(json.dumps(document))
 
 
@@ -110,6 +113,20 @@ async def test_private_and_unknown_flows_get_the_same_404(
             assert private.status_code == unknown.status_code == 404
             assert private.json()["code"] == unknown.json()["code"] == "flow_not_found"
             assert private.json()["detail"] == f"Flow identifier {hello_id()} not found"
+
+
+async def test_page_and_404_on_every_backend(flows_dir: Path, backend_settings: Settings) -> None:
+    write_public_hello(flows_dir)
+    async with authed_app(backend_settings.replace(auth="on", api_key="fs_" + "b" * 43)) as app:
+        public = await app.client.get(f"/public_flow/{PUBLIC_HELLO}")
+        by_name = await app.client.get("/playground/public-hello")
+        private = await app.client.get(f"/public_flow/{hello_id()}")
+    assert public.status_code == 200
+    assert "<h1>public-hello</h1>" in public.text
+    # By endpoint name too; the page runs the flow by its id.
+    assert by_name.status_code == 200
+    assert f'data-run-url="/api/v1/run/{PUBLIC_HELLO}?stream=true"' in by_name.text
+    assert private.status_code == 404
 
 
 async def test_private_flow_is_404_even_with_auth_off(client: httpx.AsyncClient) -> None:
@@ -264,3 +281,17 @@ async def test_chromium_shows_the_error_of_a_failed_run(
         await page.wait_for("document.getElementById('send').disabled === false")
         assert "injected failure 400" in errors[0]
         assert await page.evaluate(BOT_TEXTS) == []
+
+
+async def test_chromium_shows_when_the_visitor_is_rate_limited(flows_dir: Path) -> None:
+    write_public_hello(flows_dir)
+    settings = auth_settings(flows_dir, rate_limit_per_ip=2)
+    async with LiveServer(create_app(settings)) as srv, chromium_page() as page:
+        await page.goto(f"{srv.url}/playground/{PUBLIC_HELLO}")  # the page is one request
+        await page.wait_for("document.getElementById('playground').dataset.ready === 'true'")
+        await send_message(page, "one")  # the second
+        await page.wait_for(f"{BOT_TEXTS}.includes('Hello, World!')")
+        await page.wait_for("document.getElementById('send').disabled === false")
+        await send_message(page, "two")  # over the limit
+        errors = await page.wait_for(f"(() => {{ const e = {ERRORS}; return e.length && e; }})()")
+    assert re.fullmatch(r"Too many messages: try again in \d+ s\.", errors[0]), errors
