@@ -5,10 +5,10 @@ The page is a little HTML, CSS and vanilla JavaScript packaged in ``api/assets/`
 (nothing from a CDN, no fonts from elsewhere). The script chats through the
 streaming run API (``POST /api/v1/run/{flow}?stream=true``), which already lets
 anonymous callers run PUBLIC flows, rate limited per client address; the page
-itself counts against the same limit. A private flow gets the same 404 as an
-unknown one, so its existence does not leak. A strict Content-Security-Policy
-allows only this server's own script, style and API; the script puts model
-output in the page as text, never as HTML.
+itself counts against the same limit (with auth on, as runs do). A private flow
+gets the same 404 as an unknown one, so its existence does not leak. A strict
+Content-Security-Policy allows only this server's own script, style and API;
+the script puts model output in the page as text, never as HTML.
 """
 
 from __future__ import annotations
