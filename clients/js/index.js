@@ -258,6 +258,8 @@ function runBody(options) {
 }
 
 export class LangflowClient {
+  #apiKey;
+
   /**
    * @param {import("./index.js").LangflowClientOptions} [options]
    */
@@ -273,7 +275,7 @@ export class LangflowClient {
     fetch: fetchImpl,
   } = {}) {
     this.baseUrl = String(baseUrl).replace(/\/+$/, "");
-    this.apiKey = apiKey || null;
+    this.#apiKey = apiKey || null; // private: a logged client does not show it
     this.timeoutMs = timeoutMs;
     this.maxRetries = maxRetries;
     this.backoffMs = backoffMs;
@@ -309,6 +311,11 @@ export class LangflowClient {
     const parser = new EventParser();
     const decoder = new TextDecoder();
     const reader = response.body.getReader();
+    let finished = false;
+    const last = (event) => {
+      finished = event.event === "end" || event.event === "error";
+      return event;
+    };
     try {
       for (;;) {
         let chunk;
@@ -325,11 +332,13 @@ export class LangflowClient {
         for (const event of parser.feed(decoder.decode(chunk.value, { stream: true }))) {
           // Events already read are not handed out once the caller has aborted.
           if (options.signal && options.signal.aborted) throw options.signal.reason;
-          yield event;
+          yield last(event);
         }
       }
-      yield* parser.feed(decoder.decode());
-      yield* parser.close();
+      for (const event of [...parser.feed(decoder.decode()), ...parser.close()]) yield last(event);
+      if (!finished) {
+        throw new LangflowConnectionError("the event stream ended before the run did", { code: "stream_error" });
+      }
     } finally {
       // Leaving the loop early cancels the request: the server stops the run.
       await reader.cancel().catch(() => {});
@@ -357,7 +366,7 @@ export class LangflowClient {
       "content-type": "application/json",
       accept: stream ? "text/event-stream" : "application/json",
     };
-    if (this.apiKey) headers["x-api-key"] = this.apiKey;
+    if (this.#apiKey) headers["x-api-key"] = this.#apiKey;
     for (const [name, value] of Object.entries(options.variables || {})) {
       headers[GLOBAL_VAR_HEADER + name] = String(value);
     }

@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { inspect } from "node:util";
 
 import {
   EventParser,
@@ -181,6 +182,11 @@ describe("against a live flowserve", () => {
     await assert.rejects(anonymous.runFlow({ flowId: HELLO, inputValue: "x" }), { status: 401, code: "missing_api_key" });
     const wrong = new LangflowClient({ baseUrl: server.url, apiKey: "fs_wrong" });
     await assert.rejects(wrong.runFlow({ flowId: HELLO, inputValue: "x" }), { status: 401, code: "invalid_api_key" });
+  });
+
+  test("the API key does not show when the client is logged", () => {
+    assert.ok(!inspect(client, { depth: 5 }).includes(API_KEY));
+    assert.ok(!JSON.stringify(client).includes(API_KEY));
   });
 
   test("a flowId is required", async () => {
