@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: install run test lint format openapi check bench soak services clean audit
+.PHONY: install run test test-js lint format openapi check bench soak services clean audit
 
 install: $(STAMP)
 
@@ -40,6 +40,13 @@ services:
 
 test: install services
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-js
+
+# The JavaScript client (clients/js) under node's test runner, against a live
+# `flowserve serve` its harness starts from this virtualenv.
+test-js: install services
+	cd clients/js && FLOWSERVE_PYTHON=$(abspath $(BIN))/python \
+	  node --test --test-reporter=spec test/*.test.js
 
 lint: install
 	$(BIN)/ruff format --check src tests

@@ -92,4 +92,14 @@ if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
   # Debian's package may start the system service: the tests do not use it.
   as_root service nginx stop >/dev/null 2>&1 || true
 fi
-echo "ensure_services: PostgreSQL and Redis are reachable, nginx is installed"
+# The playground tests drive a real headless Chromium (tests/chromium.py).
+if ! command -v chromium >/dev/null && [ ! -x /usr/bin/chromium ]; then
+  echo "ensure_services: installing chromium (browser tests)"
+  apt_install chromium
+fi
+# The JavaScript client's tests (clients/js) run under node's own test runner.
+if ! command -v node >/dev/null; then
+  echo "ensure_services: installing nodejs (JavaScript client tests)"
+  apt_install nodejs
+fi
+echo "ensure_services: PostgreSQL and Redis are reachable, nginx, chromium and node are installed"

@@ -156,7 +156,7 @@ def guard(op: Operation) -> Endpoint:
                 return await endpoint(request)
             raise MissingApiKey(MISSING_KEY, headers=_CHALLENGE)
         try:
-            caller = await access.authenticate(key, _client(request))
+            caller = await access.authenticate(key, client_address(request))
         except InvalidApiKey as exc:
             exc.headers.update(_CHALLENGE)
             raise
@@ -203,11 +203,11 @@ async def _anonymous_allowed(request: Request, access: Access, kind: Anonymous, 
         return not access.open_webhooks.isdisjoint((record.id, record.endpoint_name))
     if record.access_type != "PUBLIC":
         return False
-    await access.limit_client(_client(request))
+    await access.limit_client(client_address(request))
     return True
 
 
-def _client(request: Request) -> str:
+def client_address(request: Request) -> str:
     # The proxy-corrected address (uvicorn applies FLOWSERVE_FORWARDED_ALLOW_IPS).
     client = request.scope.get("client")
     return str(client[0]) if client else "unknown"

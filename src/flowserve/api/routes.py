@@ -17,6 +17,7 @@ from flowserve.api import (
     mcp,
     meta,
     ops,
+    playground,
     projects,
     run,
     sessions,
@@ -44,6 +45,7 @@ OPERATIONS: list[Operation] = [
     *files.OPERATIONS,
     *workflows.OPERATIONS,
     *logs.OPERATIONS,
+    *playground.OPERATIONS,
 ]
 
 
