@@ -3,6 +3,7 @@ HTTP on both backends, reading what POST /api/v2/files stored, by the ``path`` t
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import uuid
@@ -332,3 +333,31 @@ async def test_starter_save_to_file_node_saves_to_the_store(file_keys: Keys) -> 
     assert str(saved["path"]).endswith(".json")
     download = await client.get(f"/api/v2/files/{saved['id']}", headers=file_keys.a)
     assert json.loads(download.content) == {"message": "aggregated"}
+
+
+async def test_a_webhook_run_saves_as_the_key_that_sent_it(file_keys: Keys) -> None:
+    client = file_keys.client
+    nodes = [
+        node("Webhook-h1", "Webhook"),
+        node("SaveToFile-h2", "SaveToFile", file_name="hook", local_format="json"),
+        node("ChatOutput-h3", "ChatOutput"),
+    ]
+    edges = [
+        edge("Webhook-h1", "output_data", "SaveToFile-h2", "input"),
+        edge("SaveToFile-h2", "message", "ChatOutput-h3", "input_value"),
+    ]
+    flow_id = await save_flow(client, file_keys.a, flow(str(uuid.uuid4()), nodes, edges))
+    sent = await client.post(f"/api/v1/webhook/{flow_id}", json={"x": 1}, headers=file_keys.a)
+    assert sent.status_code == 202, sent.text
+    async with asyncio.timeout(20):
+        while True:
+            job = (await client.get(sent.headers["location"], headers=file_keys.a)).json()
+            if job["status"] in ("succeeded", "failed", "cancelled"):
+                break
+            await asyncio.sleep(0.05)
+    assert job["status"] == "succeeded", job
+    [saved] = await _saved(file_keys, file_keys.a)
+    assert str(saved["path"]).startswith(f"{file_keys.a_id}/")
+    download = await client.get(f"/api/v2/files/{saved['id']}", headers=file_keys.a)
+    assert json.loads(download.content) == {"x": 1}
+    assert await _saved(file_keys, file_keys.b) == []

@@ -99,6 +99,22 @@ def translate(exc: BaseException) -> FlowserveError:
     raise exc
 
 
+async def fetch(
+    pool: Pool,
+    sql: str,
+    *args: Any,
+    errors: Callable[[BaseException], FlowserveError] = translate,
+) -> builtins.list[asyncpg.Record]:
+    """The rows of one query on a pooled connection; asyncpg's errors leave as ``errors``
+    makes them (``Unavailable``, ``Conflict`` ...)."""
+    try:
+        async with pool.acquire() as conn:
+            rows: builtins.list[asyncpg.Record] = await conn.fetch(sql, *args)
+            return rows
+    except (asyncpg.PostgresError, *_CONNECTION_ERRORS) as exc:
+        raise errors(exc) from exc
+
+
 async def create_pool(
     dsn: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 5.0
 ) -> Pool:

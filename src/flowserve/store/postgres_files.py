@@ -16,7 +16,7 @@ import msgspec
 
 from flowserve.errors import Conflict, FileNotFound, FlowserveError
 from flowserve.store.base import FileRecord, canonical_uuid
-from flowserve.store.postgres import _CONNECTION_ERRORS, Pool, translate
+from flowserve.store.postgres import _CONNECTION_ERRORS, Pool, fetch, translate
 
 CHUNK = 1024 * 1024
 
@@ -63,12 +63,7 @@ class PostgresFileStore:
         self._pool = pool
 
     async def _fetch(self, sql: str, *args: Any) -> builtins.list[asyncpg.Record]:
-        try:
-            async with self._pool.acquire() as conn:
-                rows: builtins.list[asyncpg.Record] = await conn.fetch(sql, *args)
-                return rows
-        except (asyncpg.PostgresError, *_CONNECTION_ERRORS) as exc:
-            raise _translated(exc) from exc
+        return await fetch(self._pool, sql, *args, errors=_translated)
 
     async def _one(self, sql: str, *args: Any) -> FileRecord | None:
         rows = await self._fetch(sql, *args)

@@ -10,7 +10,7 @@ import asyncpg
 
 from flowserve.errors import FlowserveError
 from flowserve.store.base import KeyRecord, canonical_uuid
-from flowserve.store.postgres import _CONNECTION_ERRORS, Pool, translate
+from flowserve.store.postgres import Pool, fetch
 
 _COLUMNS = (
     "id::text AS id, name, prefix, key_hash, scopes, flows, expires_at, created_at,"
@@ -42,12 +42,7 @@ class PostgresKeyStore:
         self._pool = pool
 
     async def _fetch(self, sql: str, *args: Any) -> builtins.list[asyncpg.Record]:
-        try:
-            async with self._pool.acquire() as conn:
-                rows: builtins.list[asyncpg.Record] = await conn.fetch(sql, *args)
-                return rows
-        except (asyncpg.PostgresError, *_CONNECTION_ERRORS) as exc:
-            raise translate(exc) from exc
+        return await fetch(self._pool, sql, *args)
 
     async def _one(self, sql: str, *args: Any) -> KeyRecord | None:
         rows = await self._fetch(sql, *args)
