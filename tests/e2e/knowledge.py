@@ -45,6 +45,27 @@ def ingest_flow() -> dict[str, Any]:
     )
 
 
+FILE_INGEST = "33333333-3333-4333-8333-333333333333"
+
+
+def file_ingest_flow() -> dict[str, Any]:
+    """File (its path a tweak, as Langflow's docs show) -> Split Text -> Knowledge."""
+    return flow(
+        FILE_INGEST,
+        [
+            node("File-f", "File", path=""),
+            node("SplitText-s", "SplitText", chunk_size=60, chunk_overlap=0, separator="\n"),
+            node("Knowledge-ingest", "Knowledge", mode="Ingest", knowledge_base="docs"),
+            node("ChatOutput-out", "ChatOutput"),
+        ],
+        [
+            edge("File-f", "message", "SplitText-s", "data_inputs"),
+            edge("SplitText-s", "dataframe", "Knowledge-ingest", "input_df"),
+            edge("Knowledge-ingest", "dataframe_output", "ChatOutput-out", "input_value"),
+        ],
+    )
+
+
 def retrieve_flow() -> dict[str, Any]:
     return flow(
         RETRIEVE,
@@ -75,11 +96,20 @@ async def run(
     flow_id: str,
     text: str,
     tweaks: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     body: dict[str, Any] = {"input_value": text}
     if tweaks:
         body["tweaks"] = tweaks
-    return await http.post(f"/api/v1/run/{flow_id}", json=body, headers=provider_headers(fake))
+    return await http.post(
+        f"/api/v1/run/{flow_id}", json=body, headers={**provider_headers(fake), **(headers or {})}
+    )
+
+
+def ingest_report(response: httpx.Response) -> dict[str, Any]:
+    text = output_text(response)
+    result: dict[str, Any] = json.loads(text.removeprefix("```json").removesuffix("```"))
+    return result
 
 
 def output_text(response: httpx.Response) -> str:
@@ -92,6 +122,4 @@ async def ingest(http: httpx.AsyncClient, fake: FakeOpenAI, **tweaks: Any) -> di
     response = await run(
         http, fake, INGEST, DOCUMENT, {"Knowledge-ingest": tweaks} if tweaks else None
     )
-    text = output_text(response)
-    result: dict[str, Any] = json.loads(text.removeprefix("```json").removesuffix("```"))
-    return result
+    return ingest_report(response)

@@ -8,13 +8,15 @@ import json
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from flowserve.app import create_app
 from flowserve.settings import Settings
-from tests.conftest import _serve_in_lifespan
+from tests.api.authed import auth_settings, authed_app
+from tests.conftest import TEST_REDIS_URL, _serve_in_lifespan
 from tests.e2e.knowledge import (
     DOCUMENT,
     INGEST,
@@ -22,6 +24,7 @@ from tests.e2e.knowledge import (
     RETRIEVE,
     ingest,
     ingest_flow,
+    ingest_report,
     output_text,
     retrieve_flow,
     run,
@@ -177,3 +180,43 @@ async def test_an_unreachable_or_garbage_embedding_provider_is_a_502(
     )
     assert unreachable.status_code == 502
     assert "OpenAI embeddings API unreachable" in unreachable.json()["detail"]
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def key_backend(request: pytest.FixtureRequest) -> dict[str, Any]:
+    if request.param == "embedded":
+        return {}
+    return {
+        "database_url": request.getfixturevalue("clean_pg"),
+        "redis_url": TEST_REDIS_URL,
+        "redis_prefix": request.getfixturevalue("redis_prefix"),
+    }
+
+
+async def test_knowledge_bases_belong_to_the_key_that_ran_the_ingest(
+    flows_dir: Path, key_backend: dict[str, Any], fake_openai: FakeOpenAI
+) -> None:
+    for document in (ingest_flow(), retrieve_flow()):
+        (flows_dir / f"{document['id']}.json").write_text(json.dumps(document))
+    settings = auth_settings(flows_dir, outbound_allowlist="127.0.0.1", **key_backend)
+    async with authed_app(settings) as app:
+        scopes = ["read", "execute", "write"]
+        a = {"x-api-key": (await app.create_key(name="a", scopes=scopes))["api_key"]}
+        b = {"x-api-key": (await app.create_key(name="b", scopes=scopes))["api_key"]}
+        http = app.client
+        report = ingest_report(await run(http, fake_openai, INGEST, DOCUMENT, headers=a))
+        assert report["chunks_created"] == 5
+        mine = await run(http, fake_openai, RETRIEVE, "refunds", headers=a)
+        assert output_text(mine).startswith("[Refunds are issued")
+        theirs = await run(http, fake_openai, RETRIEVE, "refunds", headers=b)
+        assert theirs.status_code == 404
+        assert "knowledge base 'docs' does not exist" in theirs.json()["detail"]
+        # B's own "docs" is another knowledge base: A's chunks are not in it.
+        await run(http, fake_openai, INGEST, "Only B knows this line.", headers=b)
+        assert output_text(await run(http, fake_openai, RETRIEVE, "refunds", headers=b)) == (
+            "[Only B knows this line.]"
+        )
+        assert (
+            len(output_text(await run(http, fake_openai, RETRIEVE, "cat", headers=a)).splitlines())
+            == 2
+        )

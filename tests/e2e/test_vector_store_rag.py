@@ -15,7 +15,16 @@ import pytest
 from flowserve.app import create_app
 from flowserve.settings import Settings
 from tests.conftest import FIXTURES, _serve_in_lifespan
-from tests.e2e.knowledge import ingest, ingest_flow, output_text, run
+from tests.e2e.knowledge import (
+    DOCUMENT,
+    FILE_INGEST,
+    file_ingest_flow,
+    ingest,
+    ingest_flow,
+    ingest_report,
+    output_text,
+    run,
+)
 from tests.fakes.openai_server import FakeOpenAI
 
 VECTOR_STORE_RAG = FIXTURES / "starter-projects" / "Vector Store RAG.json"
@@ -28,8 +37,13 @@ CAT_BED = "Text: Biscuit the cat sleeps on the reception desk."
 @pytest.fixture
 async def http(backend_settings: Settings, flows_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
     (flows_dir / "ingest.json").write_text(json.dumps(ingest_flow()))
+    (flows_dir / "file-ingest.json").write_text(json.dumps(file_ingest_flow()))
     shutil.copy(VECTOR_STORE_RAG, flows_dir / "vector-store-rag.json")
-    app = create_app(backend_settings.replace(outbound_allowlist="127.0.0.1"))
+    app = create_app(
+        backend_settings.replace(
+            outbound_allowlist="127.0.0.1", files_dir=str(flows_dir.parent / "uploads")
+        )
+    )
     async for client in _serve_in_lifespan(app):
         yield client
 
@@ -89,3 +103,27 @@ async def test_the_answer_prompt_holds_the_retrieved_chunks_and_k_sets_how_many(
     )
     output_text(default)
     assert prompt_sent(fake_openai).count("Text: ") == 5
+
+
+async def test_an_uploaded_file_is_ingested_and_answers_questions(
+    http: httpx.AsyncClient, fake_openai: FakeOpenAI
+) -> None:
+    uploaded = await http.post(
+        "/api/v2/files", files={"file": ("handbook.txt", DOCUMENT.encode(), "text/plain")}
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    path = uploaded.json()["path"]
+    report = ingest_report(
+        await run(http, fake_openai, FILE_INGEST, "", {"File-f": {"path": [path]}})
+    )
+    assert (report["rows"], report["chunks_created"]) == (5, 5)
+
+    question = "where does the cat sleep"
+    for k in (1, 2):
+        tweaks = {"Knowledge-vLJOb": {"knowledge_base": "docs", "k": k}, "Agent-F0Dv0": MODEL}
+        answer = output_text(await run(http, fake_openai, RAG, question, tweaks))
+        prompt = prompt_sent(fake_openai)
+        assert prompt.count("Text: ") == k
+        assert prompt.startswith(CAT_BED)  # the best chunk first
+        assert CAT_BED in answer
+    assert CAT_NAME in prompt  # the second best, with k=2

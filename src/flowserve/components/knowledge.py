@@ -64,8 +64,11 @@ def vector_store(ctx: NodeContext) -> VectorStore:
 
 
 def knowledge_owner(ctx: NodeContext) -> str:
-    """Whose knowledge bases a run sees: the server's own, shared by every key."""
-    return ""
+    """Whose knowledge bases a run sees: the submitting key's (as Langflow keeps them per
+    user; with auth off every caller is the same local owner); an anonymous run (a
+    PUBLIC flow's visitor) sees the shared ones, owner ""."""
+    owner = ctx.run.owner
+    return owner.id if owner is not None else ""
 
 
 def default_model(ctx: NodeContext) -> EmbeddingModelRef:
@@ -339,6 +342,18 @@ class Knowledge(Component):
         return texts, metadata
 
     async def retrieve(self, ctx: NodeContext, params: Mapping[str, Any]) -> list[Data]:
+        if not to_text(params.get("knowledge_base") or "").strip():
+            # Langflow's starters ship with none selected and must still run as shipped:
+            # nothing selected, nothing retrieved (and a log line saying how to pick one).
+            ctx.logs.append(
+                {
+                    "name": "knowledge_base",
+                    "type": "text",
+                    "message": "no knowledge base selected: nothing retrieved; set one with "
+                    f'the tweak {{"{self.node.id}": {{"knowledge_base": "<name>"}}}}',
+                }
+            )
+            return []
         name, _ = self._name_and_choice(params)
         k = result_count(params, "k", "top_k", default=5)
         query = to_text(params.get("search_query")).strip()
