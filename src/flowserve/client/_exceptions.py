@@ -21,7 +21,8 @@ string) and ``request_id``.
         │   ├── FlowNotFound            404 flow_not_found
         │   ├── SessionNotFound         404 session_not_found
         │   ├── JobNotFound             404 job_not_found
-        │   └── KnowledgeBaseNotFound   404 knowledge_base_not_found
+        │   ├── KnowledgeBaseNotFound   404 knowledge_base_not_found
+        │   └── FileNotFound            404 file_not_found
         ├── Conflict                    409 conflict
         │   └── EndpointNameTaken       409 endpoint_name_taken
         ├── PreconditionFailed          412 precondition_failed
@@ -33,7 +34,9 @@ string) and ``request_id``.
         │   │   └── UnsupportedComponent 422 unsupported_component
         │   ├── InvalidTweaks           422 invalid_tweaks
         │   ├── InvalidRunInput         422 invalid_input
-        │   └── DimensionMismatch       422 dimension_mismatch
+        │   ├── DimensionMismatch       422 dimension_mismatch
+        │   ├── LoopLimitExceeded       422 loop_limit_exceeded
+        │   └── QueryFailed             422 query_failed
         ├── RateLimited                 429 rate_limited
         ├── ServerError                 500 internal_error
         │   ├── RunFailed               500 run_failed
@@ -169,6 +172,10 @@ class KnowledgeBaseNotFound(NotFound):
     code = "knowledge_base_not_found"
 
 
+class FileNotFound(NotFound):
+    code = "file_not_found"
+
+
 class Conflict(APIError):
     status = 409
     code = "conflict"
@@ -220,6 +227,14 @@ class InvalidRunInput(Invalid):
 
 class DimensionMismatch(Invalid):
     code = "dimension_mismatch"
+
+
+class LoopLimitExceeded(Invalid):
+    code = "loop_limit_exceeded"
+
+
+class QueryFailed(Invalid):
+    code = "query_failed"
 
 
 class RateLimited(APIError):
