@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import httpx
 import msgspec
 import structlog
@@ -41,7 +40,7 @@ from flowserve.files import Files
 from flowserve.flowfile import load_document
 from flowserve.jobs import Jobs, open_jobs
 from flowserve.metrics import Metrics, RunObservers
-from flowserve.providers import new_session
+from flowserve.providers import Pool, new_session
 from flowserve.runner import Runner
 from flowserve.settings import Settings, SettingsError, otlp_endpoint, process_environment
 from flowserve.store.base import (
@@ -201,7 +200,7 @@ def component_services(
     settings: Settings,
     http: httpx.AsyncClient,
     environment: Mapping[str, str],
-    provider_http: aiohttp.ClientSession | None = None,
+    provider_http: Pool | None = None,
     sql_database: QueryDatabase | None = None,
     *,
     vectors: VectorStore | None = None,

@@ -40,7 +40,8 @@ Every error carries the HTTP status it maps to and a stable machine-readable
     ├── FeatureDisabled                 501 feature_disabled (turned off by a setting)
     ├── UpstreamError                   502 upstream_error (an LLM provider, a URL)
     ├── Unavailable                     503 unavailable  (a store is down)
-    │   └── Overloaded                  503 overloaded   (max concurrent runs; Retry-After)
+    │   ├── Overloaded                  503 overloaded   (max concurrent runs; Retry-After)
+    │   └── PoolExhausted               503 pool_exhausted (a connection pool stayed full)
     └── RunTimeout                      504 run_timeout
 """
 
@@ -243,6 +244,16 @@ class Overloaded(Unavailable):
     """This instance runs as many flows as it may; the client should retry (elsewhere)."""
 
     code = "overloaded"
+
+
+class PoolExhausted(Unavailable):
+    """A bounded pool (provider connections, Redis, PostgreSQL, outbound HTTP) stayed full
+    for its whole wait; the detail names the pool and the setting to raise."""
+
+    code = "pool_exhausted"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "1"})
 
 
 class RunTimeout(FlowserveError):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
-import aiohttp
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -14,7 +13,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from flowserve.errors import UpstreamError
-from flowserve.providers import AnthropicClient, ChatMessage, ChatRequest, OpenAIClient, new_session
+from flowserve.providers import (
+    AnthropicClient,
+    ChatMessage,
+    ChatRequest,
+    OpenAIClient,
+    Pool,
+    new_session,
+)
 from tests.fakes.server import ThreadedServer
 
 
@@ -44,7 +50,7 @@ def canned() -> Iterator[tuple[Canned, str]]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
+async def http() -> AsyncIterator[Pool]:
     async with new_session() as session:
         yield session
 
@@ -52,7 +58,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 ASK = ChatRequest(model="m", messages=(ChatMessage(role="user", content="hi"),))
 
 
-def _client(kind: str, http: aiohttp.ClientSession, url: str) -> OpenAIClient | AnthropicClient:
+def _client(kind: str, http: Pool, url: str) -> OpenAIClient | AnthropicClient:
     if kind == "openai":
         return OpenAIClient(http, api_key="k", base_url=url + "/v1", max_retries=0)
     return AnthropicClient(http, api_key="k", base_url=url, max_retries=0)
@@ -69,7 +75,7 @@ def _client(kind: str, http: aiohttp.ClientSession, url: str) -> OpenAIClient | 
     ],
 )
 async def test_complete_with_a_misshapen_answer_is_an_upstream_error(
-    canned: tuple[Canned, str], http: aiohttp.ClientSession, kind: str, body: bytes
+    canned: tuple[Canned, str], http: Pool, kind: str, body: bytes
 ) -> None:
     fake, url = canned
     fake.body = body
@@ -87,7 +93,7 @@ async def test_complete_with_a_misshapen_answer_is_an_upstream_error(
     ],
 )
 async def test_stream_with_a_misshapen_event_is_an_upstream_error(
-    canned: tuple[Canned, str], http: aiohttp.ClientSession, kind: str, event: str
+    canned: tuple[Canned, str], http: Pool, kind: str, event: str
 ) -> None:
     fake, url = canned
     fake.events = [event]

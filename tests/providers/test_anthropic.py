@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 
 from flowserve.errors import UpstreamError
@@ -13,6 +12,7 @@ from flowserve.providers import (
     ChatMessage,
     ChatRequest,
     ChatResponse,
+    Pool,
     ToolCall,
     ToolSpec,
     new_session,
@@ -27,17 +27,17 @@ LOOKUP = ToolSpec(
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
+async def http() -> AsyncIterator[Pool]:
     async with new_session() as session:
         yield session
 
 
-def _client(http: aiohttp.ClientSession, fake: FakeAnthropic) -> AnthropicClient:
+def _client(http: Pool, fake: FakeAnthropic) -> AnthropicClient:
     return AnthropicClient(http, api_key="ant-key", base_url=fake.base_url, backoff=0.01)
 
 
 async def test_system_goes_apart_and_tool_turns_become_blocks(
-    http: aiohttp.ClientSession, fake_anthropic: FakeAnthropic
+    http: Pool, fake_anthropic: FakeAnthropic
 ) -> None:
     calls = (
         ToolCall(id="t1", name="lookup", arguments={"word": "a"}),
@@ -68,7 +68,7 @@ async def test_system_goes_apart_and_tool_turns_become_blocks(
 
 
 async def test_stream_assembles_text_tools_and_usage(
-    http: aiohttp.ClientSession, fake_anthropic: FakeAnthropic
+    http: Pool, fake_anthropic: FakeAnthropic
 ) -> None:
     client = _client(http, fake_anthropic)
     texts: list[str] = []
@@ -92,18 +92,14 @@ async def test_stream_assembles_text_tools_and_usage(
     assert (final.usage.input_tokens, final.usage.output_tokens) == (4, 3)
 
 
-async def test_overloaded_is_retried(
-    http: aiohttp.ClientSession, fake_anthropic: FakeAnthropic
-) -> None:
+async def test_overloaded_is_retried(http: Pool, fake_anthropic: FakeAnthropic) -> None:
     fake_anthropic.fail_statuses = [529]
     request = ChatRequest(model="m", messages=(ChatMessage(role="user", content="hi"),))
     assert (await _client(http, fake_anthropic).complete(request)).text == "Echo: hi"
     assert len(fake_anthropic.requests) == 2
 
 
-async def test_errors_name_the_provider(
-    http: aiohttp.ClientSession, fake_anthropic: FakeAnthropic
-) -> None:
+async def test_errors_name_the_provider(http: Pool, fake_anthropic: FakeAnthropic) -> None:
     fake_anthropic.fail_statuses = [400]
     request = ChatRequest(model="m", messages=(ChatMessage(role="user", content="hi"),))
     with pytest.raises(UpstreamError, match=r"Anthropic API error \(HTTP 400\): injected"):

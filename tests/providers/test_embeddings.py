@@ -7,22 +7,21 @@ import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
 
 from flowserve.errors import UpstreamError
-from flowserve.providers import EmbeddingsClient, new_session
+from flowserve.providers import EmbeddingsClient, Pool, new_session
 from tests.fakes.garbage import Fault
 from tests.fakes.openai_server import FakeOpenAI, embed_text
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
+async def http() -> AsyncIterator[Pool]:
     async with new_session() as session:
         yield session
 
 
-def _client(http: aiohttp.ClientSession, base_url: str, **kwargs: Any) -> EmbeddingsClient:
+def _client(http: Pool, base_url: str, **kwargs: Any) -> EmbeddingsClient:
     options: dict[str, Any] = {
         "model": "text-embedding-3-small",
         "api_key": "sk-embed-secret",
@@ -33,9 +32,7 @@ def _client(http: aiohttp.ClientSession, base_url: str, **kwargs: Any) -> Embedd
     return EmbeddingsClient(http, **options)
 
 
-async def test_vectors_come_back_in_input_order(
-    http: aiohttp.ClientSession, fake_openai: FakeOpenAI
-) -> None:
+async def test_vectors_come_back_in_input_order(http: Pool, fake_openai: FakeOpenAI) -> None:
     texts = ["the cat sat", "a dog ran", "the cat sat"]
     vectors = await _client(http, fake_openai.base_url).embed(texts)
     assert vectors == [pytest.approx(embed_text(t)) for t in texts]
@@ -48,9 +45,7 @@ async def test_vectors_come_back_in_input_order(
     assert fake_openai.embedding_headers[0]["authorization"] == "Bearer sk-embed-secret"
 
 
-async def test_inputs_are_sent_in_batches(
-    http: aiohttp.ClientSession, fake_openai: FakeOpenAI
-) -> None:
+async def test_inputs_are_sent_in_batches(http: Pool, fake_openai: FakeOpenAI) -> None:
     texts = [f"text number {i}" for i in range(7)]
     vectors = await _client(http, fake_openai.base_url, batch_size=3).embed(texts)
     assert len(vectors) == 7
@@ -58,23 +53,19 @@ async def test_inputs_are_sent_in_batches(
     assert vectors[6] == pytest.approx(embed_text("text number 6"))
 
 
-async def test_dimensions_are_asked_for(
-    http: aiohttp.ClientSession, fake_openai: FakeOpenAI
-) -> None:
+async def test_dimensions_are_asked_for(http: Pool, fake_openai: FakeOpenAI) -> None:
     [vector] = await _client(http, fake_openai.base_url, dimensions=16).embed(["short"])
     assert len(vector) == 16
     assert fake_openai.embedding_requests[0]["dimensions"] == 16
 
 
-async def test_no_texts_make_no_request(
-    http: aiohttp.ClientSession, fake_openai: FakeOpenAI
-) -> None:
+async def test_no_texts_make_no_request(http: Pool, fake_openai: FakeOpenAI) -> None:
     assert await _client(http, fake_openai.base_url).embed([]) == []
     assert fake_openai.embedding_requests == []
 
 
 async def test_answers_listed_out_of_order_are_put_back_in_order(
-    http: aiohttp.ClientSession, fake_openai: FakeOpenAI
+    http: Pool, fake_openai: FakeOpenAI
 ) -> None:
     fake_openai.embedding_answer = {
         "data": [{"index": 1, "embedding": [0.0, 1.0]}, {"index": 0, "embedding": [1.0, 0.0]}]
@@ -95,7 +86,7 @@ async def test_answers_listed_out_of_order_are_put_back_in_order(
     ],
 )
 async def test_answers_that_are_not_vectors_are_a_502(
-    http: aiohttp.ClientSession, fake_openai: FakeOpenAI, answer: Any, reason: str
+    http: Pool, fake_openai: FakeOpenAI, answer: Any, reason: str
 ) -> None:
     fake_openai.embedding_answer = answer
     with pytest.raises(UpstreamError, match=reason) as caught:
@@ -105,9 +96,7 @@ async def test_answers_that_are_not_vectors_are_a_502(
 
 
 @pytest.mark.parametrize("fault", ["not_json", "bad_utf8", "truncated", "wrong_shape"])
-async def test_garbage_answers_are_a_502(
-    http: aiohttp.ClientSession, fake_openai: FakeOpenAI, fault: Fault
-) -> None:
+async def test_garbage_answers_are_a_502(http: Pool, fake_openai: FakeOpenAI, fault: Fault) -> None:
     fake_openai.fault = fault
     with pytest.raises(UpstreamError) as caught:
         await _client(http, fake_openai.base_url, max_retries=0).embed(["a"])
@@ -116,30 +105,28 @@ async def test_garbage_answers_are_a_502(
 
 
 async def test_provider_errors_are_a_502_without_the_key(
-    http: aiohttp.ClientSession, fake_openai: FakeOpenAI
+    http: Pool, fake_openai: FakeOpenAI
 ) -> None:
     fake_openai.fail_statuses = [400]
     with pytest.raises(UpstreamError, match=r"HTTP 400.*injected failure 400"):
         await _client(http, fake_openai.base_url).embed(["a"])
 
 
-async def test_server_errors_are_retried(
-    http: aiohttp.ClientSession, fake_openai: FakeOpenAI
-) -> None:
+async def test_server_errors_are_retried(http: Pool, fake_openai: FakeOpenAI) -> None:
     fake_openai.fail_statuses = [503, 429]
     [vector] = await _client(http, fake_openai.base_url, max_retries=2).embed(["retry me"])
     assert vector == pytest.approx(embed_text("retry me"))
     assert len(fake_openai.embedding_requests) == 3
 
 
-async def test_timeout_is_a_502(http: aiohttp.ClientSession, fake_openai: FakeOpenAI) -> None:
+async def test_timeout_is_a_502(http: Pool, fake_openai: FakeOpenAI) -> None:
     fake_openai.latency = 1.0
     client = _client(http, fake_openai.base_url, timeout=0.2, max_retries=0)
     with pytest.raises(UpstreamError, match=r"timed out after 0\.2s"):
         await client.embed(["slow"])
 
 
-async def test_unreachable_server_is_a_502(http: aiohttp.ClientSession) -> None:
+async def test_unreachable_server_is_a_502(http: Pool) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

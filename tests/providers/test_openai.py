@@ -6,7 +6,6 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 
 from flowserve.errors import UpstreamError
@@ -15,6 +14,7 @@ from flowserve.providers import (
     ChatRequest,
     ChatResponse,
     OpenAIClient,
+    Pool,
     ToolCall,
     ToolSpec,
     new_session,
@@ -29,12 +29,12 @@ WEATHER = ToolSpec(
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
+async def http() -> AsyncIterator[Pool]:
     async with new_session() as session:
         yield session
 
 
-def _client(http: aiohttp.ClientSession, fake: FakeOpenAI, **kwargs: object) -> OpenAIClient:
+def _client(http: Pool, fake: FakeOpenAI, **kwargs: object) -> OpenAIClient:
     options: dict[str, object] = {
         "api_key": "sk-secret-123",
         "base_url": fake.base_url,
@@ -70,7 +70,7 @@ async def _collect(client: OpenAIClient, request: ChatRequest) -> tuple[list[str
 
 
 async def test_complete_sends_the_request_and_reads_usage(
-    http: aiohttp.ClientSession, fake_openai: FakeOpenAI
+    http: Pool, fake_openai: FakeOpenAI
 ) -> None:
     response = await _client(http, fake_openai).complete(_ask("hello there"))
     assert response.text == "Echo: hello there"
@@ -83,7 +83,7 @@ async def test_complete_sends_the_request_and_reads_usage(
 
 
 async def test_reasoning_models_get_max_completion_tokens(
-    http: aiohttp.ClientSession, fake_openai: FakeOpenAI
+    http: Pool, fake_openai: FakeOpenAI
 ) -> None:
     request = ChatRequest(
         model="o3-mini",
@@ -99,7 +99,7 @@ async def test_reasoning_models_get_max_completion_tokens(
 
 
 async def test_stream_yields_chunks_that_join_to_the_answer(
-    http: aiohttp.ClientSession, fake_openai: FakeOpenAI
+    http: Pool, fake_openai: FakeOpenAI
 ) -> None:
     texts, final = await _collect(_client(http, fake_openai), _ask("a b c d"))
     assert len(texts) == 5
@@ -109,9 +109,7 @@ async def test_stream_yields_chunks_that_join_to_the_answer(
     assert fake_openai.requests[0]["stream_options"] == {"include_usage": True}
 
 
-async def test_tool_calls_plain_and_streamed(
-    http: aiohttp.ClientSession, fake_openai: FakeOpenAI
-) -> None:
+async def test_tool_calls_plain_and_streamed(http: Pool, fake_openai: FakeOpenAI) -> None:
     client = _client(http, fake_openai)
     request = _ask('TOOL weather {"city": "Paris"}', (WEATHER,))
     plain = await client.complete(request)
@@ -124,7 +122,7 @@ async def test_tool_calls_plain_and_streamed(
 
 
 async def test_tool_results_are_sent_back_in_openai_shape(
-    http: aiohttp.ClientSession, fake_openai: FakeOpenAI
+    http: Pool, fake_openai: FakeOpenAI
 ) -> None:
     call = ToolCall(id="call_9", name="weather", arguments={"city": "Oslo"})
     request = ChatRequest(
@@ -148,7 +146,7 @@ async def test_tool_results_are_sent_back_in_openai_shape(
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_retries_429_and_5xx_then_succeeds(
-    http: aiohttp.ClientSession, fake_openai: FakeOpenAI, stream: bool
+    http: Pool, fake_openai: FakeOpenAI, stream: bool
 ) -> None:
     fake_openai.fail_statuses = [429, 503]
     client = _client(http, fake_openai)
@@ -160,16 +158,14 @@ async def test_retries_429_and_5xx_then_succeeds(
     assert len(fake_openai.requests) == 3
 
 
-async def test_retries_are_bounded(http: aiohttp.ClientSession, fake_openai: FakeOpenAI) -> None:
+async def test_retries_are_bounded(http: Pool, fake_openai: FakeOpenAI) -> None:
     fake_openai.fail_statuses = [500, 500, 500, 500]
     with pytest.raises(UpstreamError, match=r"OpenAI API error \(HTTP 500\): injected failure"):
         await _client(http, fake_openai, max_retries=2).complete(_ask("x"))
     assert len(fake_openai.requests) == 3
 
 
-async def test_client_errors_are_not_retried(
-    http: aiohttp.ClientSession, fake_openai: FakeOpenAI
-) -> None:
+async def test_client_errors_are_not_retried(http: Pool, fake_openai: FakeOpenAI) -> None:
     fake_openai.fail_statuses = [400]
     with pytest.raises(UpstreamError, match="HTTP 400"):
         await _client(http, fake_openai).complete(_ask("x"))
@@ -178,7 +174,7 @@ async def test_client_errors_are_not_retried(
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_error_messages_never_contain_the_key(
-    http: aiohttp.ClientSession, fake_openai: FakeOpenAI, stream: bool
+    http: Pool, fake_openai: FakeOpenAI, stream: bool
 ) -> None:
     fake_openai.require_key = "sk-other"
     client = _client(http, fake_openai)
@@ -189,15 +185,13 @@ async def test_error_messages_never_contain_the_key(
     assert "sk-secret-123" not in caught.value.detail
 
 
-async def test_timeout_is_an_upstream_error(
-    http: aiohttp.ClientSession, fake_openai: FakeOpenAI
-) -> None:
+async def test_timeout_is_an_upstream_error(http: Pool, fake_openai: FakeOpenAI) -> None:
     fake_openai.latency = 1.0
     with pytest.raises(UpstreamError, match=r"timed out after 0\.2s"):
         await _client(http, fake_openai, timeout=0.2, max_retries=0).complete(_ask("slow"))
 
 
-async def test_unreachable_server_is_an_upstream_error(http: aiohttp.ClientSession) -> None:
+async def test_unreachable_server_is_an_upstream_error(http: Pool) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -208,9 +202,7 @@ async def test_unreachable_server_is_an_upstream_error(http: aiohttp.ClientSessi
         await client.complete(_ask("x"))
 
 
-async def test_no_key_sends_no_authorization(
-    http: aiohttp.ClientSession, fake_openai: FakeOpenAI
-) -> None:
+async def test_no_key_sends_no_authorization(http: Pool, fake_openai: FakeOpenAI) -> None:
     client = OpenAIClient(http, api_key=None, base_url=fake_openai.base_url, provider="Ollama")
     assert (await client.complete(_ask("local"))).text == "Echo: local"
     assert "authorization" not in fake_openai.headers[0]

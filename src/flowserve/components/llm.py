@@ -21,8 +21,6 @@ from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import aiohttp
-
 from flowserve.components.outbound import Allowlist, check_url
 from flowserve.engine.component import Component, NodeContext
 from flowserve.engine.types import Message, TokenUsage
@@ -36,6 +34,7 @@ from flowserve.providers import (
     ChatRequest,
     ChatResponse,
     OpenAIClient,
+    Pool,
     ToolSpec,
     Usage,
     new_session,
@@ -110,7 +109,7 @@ class ModelSettings:
     # base_url: it must pass the outbound SSRF guard like any caller-chosen URL.
     caller_chosen_url: bool = False
 
-    def client(self, http: aiohttp.ClientSession) -> ChatClient:
+    def client(self, http: Pool) -> ChatClient:
         common: dict[str, Any] = {
             "api_key": self.api_key,
             "base_url": self.base_url,
@@ -338,10 +337,10 @@ PROVIDER_SESSION = "provider_http"
 
 
 @asynccontextmanager
-async def provider_session(ctx: NodeContext) -> AsyncIterator[aiohttp.ClientSession]:
+async def provider_session(ctx: NodeContext) -> AsyncIterator[Pool]:
     """The server's shared provider session, or a short-lived one (embedded runs)."""
     shared = ctx.run.services.get(PROVIDER_SESSION)
-    if isinstance(shared, aiohttp.ClientSession) and not shared.closed:
+    if isinstance(shared, Pool) and not shared.closed:
         yield shared
         return
     async with new_session() as session:

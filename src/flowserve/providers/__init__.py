@@ -1,13 +1,15 @@
-"""Outbound clients for LLM APIs over aiohttp, behind one neutral chat model.
+"""Outbound clients for LLM APIs over one lean HTTP/1.1 pool, behind one neutral chat model.
 
 ``OpenAIClient`` speaks the Chat Completions API (OpenAI and every compatible
 server), ``AnthropicClient`` the Messages API, ``EmbeddingsClient`` the OpenAI
 Embeddings API. Both take a shared
-``aiohttp.ClientSession`` (``new_session``) and raise only ``UpstreamError``.
+connection ``Pool`` (``new_session``) and raise only ``UpstreamError`` (or
+``PoolExhausted`` when the pool stays full).
 """
 
 from flowserve.providers.anthropic import ANTHROPIC_BASE_URL, AnthropicClient
 from flowserve.providers.embeddings import EmbeddingsClient
+from flowserve.providers.http1 import Pool
 from flowserve.providers.model import (
     ChatClient,
     ChatMessage,
@@ -32,6 +34,7 @@ __all__ = [
     "Chunk",
     "EmbeddingsClient",
     "OpenAIClient",
+    "Pool",
     "ToolCall",
     "ToolSpec",
     "Usage",

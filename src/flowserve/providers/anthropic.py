@@ -6,10 +6,10 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
-import aiohttp
 import msgspec
 
 from flowserve.errors import UpstreamError
+from flowserve.providers.http1 import Pool
 from flowserve.providers.model import (
     ChatMessage,
     ChatRequest,
@@ -29,7 +29,7 @@ DEFAULT_MAX_TOKENS = 4096
 class AnthropicClient:
     def __init__(
         self,
-        http: aiohttp.ClientSession,
+        http: Pool,
         *,
         api_key: str | None,
         base_url: str = ANTHROPIC_BASE_URL,

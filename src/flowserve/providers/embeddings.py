@@ -13,9 +13,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import aiohttp
-
 from flowserve.errors import UpstreamError
+from flowserve.providers.http1 import Pool
 from flowserve.providers.transport import Transport
 
 DEFAULT_BATCH = 1000
@@ -26,7 +25,7 @@ MAX_BATCH = 2048
 class EmbeddingsClient:
     def __init__(
         self,
-        http: aiohttp.ClientSession,
+        http: Pool,
         *,
         model: str,
         api_key: str | None,

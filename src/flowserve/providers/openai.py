@@ -10,10 +10,10 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
-import aiohttp
 import msgspec
 
 from flowserve.errors import UpstreamError
+from flowserve.providers.http1 import Pool
 from flowserve.providers.model import (
     ChatMessage,
     ChatRequest,
@@ -33,7 +33,7 @@ _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 class OpenAIClient:
     def __init__(
         self,
-        http: aiohttp.ClientSession,
+        http: Pool,
         *,
         api_key: str | None,
         base_url: str = OPENAI_BASE_URL,

@@ -5,26 +5,32 @@ Retries are bounded and back off exponentially (honouring ``Retry-After``) on
 ``UpstreamError`` naming the provider and its own message; the API key is
 never part of it (provider messages that echo a key are redacted).
 
-Provider calls go through aiohttp, not the httpx client the other outbound
-components use: a model call is on every LLM run's critical path, and on
-loopback aiohttp spends about 160 us of CPU per call where httpx spends
-800-1300 us (streamed: about 0.4 ms against 1.7-2.2 ms), which was most of
-the latency flowserve added to a model's.
+Provider calls go through our own lean HTTP/1.1 pool (``providers/http1.py``),
+not the httpx client the other outbound components use: a model call is on
+every LLM run's critical path, thousands at once. httpx spent 800-1300 us of
+CPU per call on loopback and aiohttp about 300 us at 2,000 calls in flight,
+which set how many runs one process could hold; the pool spends a fraction.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-import aiohttp
 import msgspec
-from aiohttp.http_exceptions import HttpProcessingError
 
-from flowserve.errors import UpstreamError
+from flowserve.errors import PoolExhausted, UpstreamError
+from flowserve.providers.http1 import (
+    HttpFailure,
+    Incomplete,
+    Malformed,
+    Pool,
+    PoolFull,
+    ReadTimedOut,
+    StreamedAnswer,
+)
 
 # What reading a decoded answer that is not the expected shape raises: a missing key,
 # a list where a dict should be, a string where a number should be.
@@ -33,46 +39,27 @@ SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 _MAX_RETRY_AFTER = 30.0
 _MAX_MESSAGE = 500
-# The longest line a streamed answer may send (aiohttp's buffer); a longer one is garbage.
+# The longest line a streamed answer may send; a longer one is garbage.
 MAX_LINE = 1 << 20
-# What a failed exchange raises: aiohttp's errors, timeouts, and a malformed (or overlong)
-# HTTP message or line.
-_EXCHANGE_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, HttpProcessingError)
 
 T = TypeVar("T")
 
 
-def new_session() -> aiohttp.ClientSession:
-    """The shared session for provider calls (open it inside the running loop).
+def new_session(*, size: int = 0, wait: float = 10.0) -> Pool:
+    """The shared connection pool for provider calls (``size`` 0: no bound but the runs').
 
-    No redirects (an answer elsewhere is not the provider's), the proxy
-    variables honoured as httpx does, and room for long streamed lines.
-    aiohttp's ``trust_env`` also reads ``~/.netrc`` and the proxy variables in a
-    worker thread on every request (two thread hops per model call), so it is
-    on only when a proxy is configured.
+    The proxy variables are read once, here, as httpx reads them; no redirects are
+    followed (an answer elsewhere is not the provider's).
     """
-    return aiohttp.ClientSession(
-        trust_env=_proxy_configured(),
-        read_bufsize=MAX_LINE,
-        max_line_size=MAX_LINE,
-        max_field_size=MAX_LINE,
-        timeout=aiohttp.ClientTimeout(total=None),
-        skip_auto_headers=("User-Agent",),
-        headers={"User-Agent": "flowserve"},
-    )
-
-
-def _proxy_configured() -> bool:
-    names = ("https_proxy", "http_proxy", "all_proxy")
-    return any(os.environ.get(n) or os.environ.get(n.upper()) for n in names)  # noqa: TID251
+    return Pool(size=size, wait=wait)
 
 
 class Transport:
-    """POSTs to one provider through a shared ``aiohttp.ClientSession``."""
+    """POSTs to one provider through the shared connection ``Pool``."""
 
     def __init__(
         self,
-        client: aiohttp.ClientSession,
+        client: Pool,
         provider: str,
         *,
         timeout: float = 120.0,
@@ -82,91 +69,98 @@ class Transport:
     ) -> None:
         self.client = client
         self.provider = provider
+        # The longest silence while waiting for (more of) the answer.
         self.read_timeout = timeout
-        # sock_read: the longest silence while waiting for (more of) the answer.
-        self.timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=min(timeout, 10.0), sock_read=timeout
-        )
+        self.connect_timeout = min(timeout, 10.0)
         self.max_retries = max(0, max_retries)
         self.backoff = backoff
         self.secrets = tuple(s for s in secrets if s)
 
     async def post_json(self, url: str, headers: Mapping[str, str], body: Any) -> Any:
         content = msgspec.json.encode(body)
+        request_headers = _json_headers(headers)
         attempt = 0
         while True:
             try:
-                async with self.client.post(
+                answer = await self.client.post(
                     url,
-                    headers=_json_headers(headers),
-                    data=content,
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                ) as response:
-                    status = response.status
-                    retry = status in RETRY_STATUSES and attempt < self.max_retries
-                    if retry:
-                        retry_after = response.headers.get("retry-after")
-                    else:
-                        answer = await response.read()
-            except _EXCHANGE_ERRORS as exc:
+                    request_headers,
+                    content,
+                    connect_timeout=self.connect_timeout,
+                    read_timeout=self.read_timeout,
+                )
+            except HttpFailure as exc:
                 attempt = await self._retry(attempt, None, exc)
                 continue
-            if retry:
-                attempt = await self._retry(attempt, retry_after)
+            except PoolFull as exc:
+                raise self._pool_full(exc) from exc
+            status = answer.status
+            if status in RETRY_STATUSES and attempt < self.max_retries:
+                attempt = await self._retry(attempt, answer.header("retry-after"))
                 continue
             if status >= 400:
-                raise self._status_error(status, answer)
+                raise self._status_error(status, answer.body)
             try:
-                return msgspec.json.decode(answer)
+                return msgspec.json.decode(answer.body)
             except (msgspec.DecodeError, UnicodeError) as exc:  # not JSON, or not UTF-8
                 raise UpstreamError(f"{self.provider} answered with malformed JSON") from exc
 
     async def stream_events(
         self, url: str, headers: Mapping[str, str], body: Any
     ) -> AsyncGenerator[tuple[str, str], None]:
-        """Yield ``(event, data)`` for each server-sent event of a streamed answer."""
+        """Yield ``(event, data)`` for each server-sent event of a streamed answer.
+
+        The pool slot is held until the stream ends (or its reader stops), and given
+        back between retries."""
         content = msgspec.json.encode(body)
         request_headers = {**_json_headers(headers), "Accept": "text/event-stream"}
         attempt = 0
         while True:
             try:
-                response = await self.client.post(
+                answer = await self.client.open(
                     url,
-                    headers=request_headers,
-                    data=content,
-                    timeout=self.timeout,
-                    allow_redirects=False,
+                    request_headers,
+                    content,
+                    connect_timeout=self.connect_timeout,
+                    read_timeout=self.read_timeout,
                 )
-            except _EXCHANGE_ERRORS as exc:
+            except HttpFailure as exc:
                 attempt = await self._retry(attempt, None, exc)
                 continue
+            except PoolFull as exc:
+                raise self._pool_full(exc) from exc
             try:
-                if response.status in RETRY_STATUSES and attempt < self.max_retries:
-                    retry_after = response.headers.get("retry-after")
-                    response.release()
+                if answer.status in RETRY_STATUSES and attempt < self.max_retries:
+                    retry_after = answer.header("retry-after")
+                    self.client.release(answer)
                     attempt = await self._retry(attempt, retry_after)
                     continue
-                if response.status >= 400:
-                    try:
-                        answer = await response.read()
-                    except _EXCHANGE_ERRORS as exc:
-                        raise self._transport_error(exc) from exc
-                    raise self._status_error(response.status, answer)
                 try:
-                    async for event in _parse_sse(self._lines(response)):
+                    if answer.status >= 400:
+                        raise self._status_error(answer.status, await answer.read())
+                    async for event in _parse_sse(self._lines(answer)):
                         yield event
-                except _EXCHANGE_ERRORS as exc:
+                except HttpFailure as exc:
                     raise self._transport_error(exc) from exc
                 return
             finally:
-                response.close()
+                self.client.release(answer)
 
-    async def _lines(self, response: aiohttp.ClientResponse) -> AsyncIterator[str]:
+    async def _lines(self, answer: StreamedAnswer) -> AsyncIterator[str]:
         # Decoded leniently, as browsers read event streams: bytes that are not UTF-8
         # become U+FFFD, and the event's JSON is then reported malformed.
-        async for raw in response.content:
-            yield raw.decode(errors="replace").rstrip("\r\n")
+        pending = b""
+        async for chunk in answer.chunks():
+            pending += chunk
+            if b"\n" not in chunk:
+                if len(pending) > MAX_LINE:
+                    raise UpstreamError(f"{self.provider} streamed a line over {MAX_LINE} bytes")
+                continue
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line.decode(errors="replace").rstrip("\r")
+        if pending:
+            yield pending.decode(errors="replace").rstrip("\r")
 
     async def post_parsed(
         self, url: str, headers: Mapping[str, str], body: Any, parse: Callable[[Any], T]
@@ -218,21 +212,28 @@ class Transport:
         message = self._redact(_error_message(body))
         return UpstreamError(f"{self.provider} API error (HTTP {status}): {message}")
 
+    def _pool_full(self, exc: PoolFull) -> PoolExhausted:
+        return PoolExhausted(
+            f"{self.provider}: every provider connection stayed busy for {exc.wait:g}s "
+            f"(FLOWSERVE_PROVIDER_POOL_SIZE={exc.size}); retry later, or raise "
+            "FLOWSERVE_PROVIDER_POOL_SIZE"
+        )
+
     def _transport_error(self, exc: BaseException) -> UpstreamError:
-        if isinstance(exc, asyncio.TimeoutError):  # aiohttp's ServerTimeoutError is one too
+        if isinstance(exc, ReadTimedOut):
             return UpstreamError(f"{self.provider} API timed out after {self.read_timeout:g}s")
-        if isinstance(exc, aiohttp.ClientPayloadError):
+        if isinstance(exc, Incomplete) and exc.answered:
             return UpstreamError(
                 f"{self.provider} closed the connection before the answer was complete"
             )
-        if isinstance(exc, HttpProcessingError):
+        if isinstance(exc, Malformed):
             return UpstreamError(f"{self.provider} answered with a malformed HTTP message")
         reason = self._redact(str(exc) or type(exc).__name__)
         return UpstreamError(f"{self.provider} API unreachable: {reason}")
 
 
 def _json_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {"Content-Type": "application/json", **headers}
+    return {"User-Agent": "flowserve", "Content-Type": "application/json", **headers}
 
 
 def _error_message(body: bytes) -> str:
