@@ -205,3 +205,26 @@ async def test_client_hanging_up_on_a_plain_run_cancels_it(
     assert re.search(
         r'flowserve_http_request_duration_seconds_count\{.*status="499"\} 1\.0', metrics
     ), metrics
+
+
+async def test_client_hanging_up_on_a_stream_cancels_its_run(
+    live_server: Any, gated: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("flowserve.api.run.DISCONNECT_CHECK_AFTER", 0.05)
+    server = live_server(registry=make_registry(), max_concurrent_runs=1)
+    async with server, httpx.AsyncClient(base_url=server.url) as http:
+        async with http.stream("POST", f"/api/v1/run/{gated}?stream=true", json={}) as stream:
+            assert stream.status_code == 200
+            await entered()
+        # The stream is closed mid-run: the server stops the run (the gate never opens)
+        # and frees the only slot for the next run.
+        for _ in range(200):
+            response = await http.post(f"/api/v1/run/{HELLO}", json={})
+            if response.status_code == 200:
+                break
+            await asyncio.sleep(0.02)
+        metrics = (await http.get("/metrics")).text
+    assert response.status_code == 200
+    assert re.search(
+        r'flowserve_runs_total\{flow="[0-9a-f-]{36}",status="cancelled"\} 1\.0', metrics
+    ), metrics

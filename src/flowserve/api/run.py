@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
 import structlog
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from flowserve.api.auth import principal
@@ -131,14 +131,7 @@ def answer_stream(request: Request, prepared: PreparedRun, framing: Framing) -> 
     runner: Runner = request.app.state.services.runner
     slots = _run_slot(request)
     heartbeat: float = request.app.state.settings.stream_heartbeat
-    return _RunStream(
-        _event_stream(runner, prepared, heartbeat, framing),
-        slots,
-        media_type="text/event-stream; charset=utf-8",
-        # X-Accel-Buffering: nginx passes each event on at once even where
-        # proxy_buffering is on; no-cache keeps other proxies from holding it.
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return _RunStream(runner, prepared, slots, heartbeat, framing)
 
 
 # A run whose caller hangs up is stopped, as a stream's is, rather than holding its
@@ -155,55 +148,21 @@ async def _execute_while_connected(
     receive: Receive,
     shape: Callable[[RunResponse], Any] = _as_is,
 ) -> Response:
-    task = asyncio.current_task()
-    assert task is not None
-    hung_up = asyncio.Event()
-    watcher: asyncio.Task[None] | None = None
-
-    def watch() -> None:
-        nonlocal watcher
-        watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, task, hung_up))
-
-    timer = asyncio.get_running_loop().call_later(DISCONNECT_CHECK_AFTER, watch)
+    watching = _Watch(receive)
     try:
         return JSONResponse(shape(await runner.execute(prepared)))
     except asyncio.CancelledError:
-        if not hung_up.is_set():
+        if not watching.hung_up:
             raise  # shutdown, or a timeout of the server's own
+        task = asyncio.current_task()
+        assert task is not None
         task.uncancel()
         log.info("run_abandoned", detail="the client disconnected before the run finished")
         # Nobody is listening; this is for the access log and the metrics.
         body = ErrorBody("client closed the connection", "client_closed", "")
         return JSONResponse(body, status_code=CLIENT_CLOSED)
     finally:
-        timer.cancel()
-        if watcher is not None:
-            watcher.cancel()
-
-
-async def _cancel_on_disconnect(
-    receive: Receive, task: asyncio.Task[Any], hung_up: asyncio.Event
-) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-    hung_up.set()
-    task.cancel()
-
-
-class _RunStream(StreamingResponse):
-    """A streamed run that gives its run slot back however the response ends."""
-
-    def __init__(self, content: AsyncIterator[bytes], slots: RunSlots, **kwargs: Any) -> None:
-        super().__init__(content, **kwargs)
-        self._slots: RunSlots | None = slots
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            if self._slots is not None:
-                self._slots.release()
-                self._slots = None
+        watching.stop()
 
 
 # An idle stream sends a bare newline. Langflow's stream is JSON objects separated
@@ -228,72 +187,194 @@ class Framing:
         return [self.frame("end", EndData(result))]
 
 
-class _QueueSink:
-    __slots__ = ("framing", "last", "queue")
+class _Sink:
+    """Where a streamed run's events wait for the response to send them: a list, and a
+    future the sender waits on when it is empty (no queue, no task of its own)."""
+
+    __slots__ = ("chunks", "ended", "framing", "last", "waiter")
 
     def __init__(self, framing: Framing) -> None:
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.chunks: list[bytes] = []
+        self.waiter: asyncio.Future[None] | None = None
         self.last = time.monotonic()
         self.framing = framing
+        self.ended = False
 
     def emit(self, event: str, data: Any) -> None:
         payload = message_body(data, stream=True) if isinstance(data, Message) else data
         self.put(self.framing.frame(event, payload))
 
-    def put(self, chunk: bytes | None) -> None:
+    def put(self, chunk: bytes) -> None:
         self.last = time.monotonic()
-        self.queue.put_nowait(chunk)
+        self.chunks.append(chunk)
+        self._wake()
+
+    def end(self) -> None:
+        self.ended = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def take(self) -> list[bytes]:
+        """What was emitted since the last take (waiting for something); ``[]``: the end."""
+        while not self.chunks and not self.ended:
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        chunks, self.chunks = self.chunks, []
+        return chunks
 
 
-async def _heartbeat(sink: _QueueSink, interval: float) -> None:
-    """Queue a heartbeat whenever the stream has been quiet for ``interval`` seconds."""
-    while True:
-        idle = time.monotonic() - sink.last
-        if idle >= interval:
-            sink.put(sink.framing.heartbeat)
+class _Heartbeat:
+    """Puts a heartbeat in the sink whenever the stream was quiet ``interval`` seconds:
+    a timer re-armed from the last event, not a task per stream."""
+
+    def __init__(self, sink: _Sink, interval: float) -> None:
+        self.sink = sink
+        self.interval = interval
+        self.loop = asyncio.get_running_loop()
+        self.handle = self.loop.call_later(interval, self.beat)
+
+    def beat(self) -> None:
+        idle = time.monotonic() - self.sink.last
+        if idle >= self.interval - 1e-3:
+            self.sink.put(self.sink.framing.heartbeat)
             idle = 0.0
-        await asyncio.sleep(interval - idle)
+        self.handle = self.loop.call_later(self.interval - idle, self.beat)
+
+    def cancel(self) -> None:
+        self.handle.cancel()
+
+
+# X-Accel-Buffering: nginx passes each event on at once even where proxy_buffering is
+# on; no-cache keeps other proxies from holding it.
+_STREAM_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class _RunStream(Response):
+    """A streamed run as a bare ASGI response.
+
+    Events are sent as the run emits them, those that come together in one write.
+    Unlike Starlette's ``StreamingResponse`` it starts no task group and no
+    disconnect listener per stream: as for plain runs, a run still going after
+    ``DISCONNECT_CHECK_AFTER`` gets a watcher that stops it when the client hangs
+    up. The run slot is given back however the response ends.
+    """
+
+    def __init__(
+        self,
+        runner: Runner,
+        prepared: PreparedRun,
+        slots: RunSlots,
+        heartbeat: float,
+        framing: Framing,
+    ) -> None:
+        # Not Response.__init__: that would send Content-Length: 0 for no body.
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = _STREAM_HEADERS
+        self.runner = runner
+        self.prepared = prepared
+        self.heartbeat = heartbeat
+        self.framing = framing
+        self._slots: RunSlots | None = slots
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._stream(receive, send)
+        finally:
+            if self._slots is not None:
+                self._slots.release()
+                self._slots = None
+
+    async def _stream(self, receive: Receive, send: Send) -> None:
+        sink = _Sink(self.framing)
+        runner, prepared = self.runner, self.prepared
+
+        async def produce() -> RunResponse:
+            try:
+                return await runner.execute(prepared, sink)
+            finally:
+                sink.end()
+
+        task = asyncio.create_task(produce())
+        beats = _Heartbeat(sink, self.heartbeat) if self.heartbeat > 0 else None
+        watching = _Watch(receive)
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            while chunks := await sink.take():
+                await send(_body(chunks))
+            await send(_body(self._closing(task), more=False))
+        except asyncio.CancelledError:
+            if not watching.hung_up:
+                raise  # shutdown, or a timeout of the server's own
+            current = asyncio.current_task()
+            assert current is not None
+            current.uncancel()  # the client hung up: nothing more to send, nothing wrong
+        finally:
+            watching.stop()
+            if beats is not None:
+                beats.cancel()
+            if not task.done():
+                # The client went away: stop the run instead of finishing it for nobody.
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    def _closing(self, task: asyncio.Task[RunResponse]) -> list[bytes]:
+        try:
+            result = task.result()
+        except FlowserveError as exc:
+            return [self.framing.frame("error", ErrorData(exc.detail, exc.code))]
+        except Exception:
+            log.exception("stream_run_failed")
+            return [self.framing.frame("error", ErrorData("internal error", "internal_error"))]
+        return self.framing.closing(result)
+
+
+def _body(chunks: list[bytes], *, more: bool = True) -> dict[str, Any]:
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return {"type": "http.response.body", "body": body, "more_body": more}
+
+
+class _Watch:
+    """After ``DISCONNECT_CHECK_AFTER``, a task that cancels the current one when the
+    client hangs up; quick responses pay one timer and no task."""
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.task = asyncio.current_task()
+        self.hung_up = False
+        self.watcher: asyncio.Task[None] | None = None
+        loop = asyncio.get_running_loop()
+        self.timer = loop.call_later(DISCONNECT_CHECK_AFTER, self._start)
+
+    def _start(self) -> None:
+        self.watcher = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        while (await self.receive())["type"] != "http.disconnect":
+            pass
+        self.hung_up = True
+        if self.task is not None:
+            self.task.cancel()
+
+    def stop(self) -> None:
+        self.timer.cancel()
+        if self.watcher is not None:
+            self.watcher.cancel()
 
 
 def frame(event: str, data: Any) -> bytes:
     return encode(StreamEvent(event, data)) + b"\n\n"
-
-
-async def _event_stream(
-    runner: Runner, prepared: PreparedRun, heartbeat: float = 0.0, framing: Framing | None = None
-) -> AsyncIterator[bytes]:
-    framing = framing or Framing()
-    sink = _QueueSink(framing)
-
-    async def produce() -> RunResponse:
-        try:
-            return await runner.execute(prepared, sink)
-        finally:
-            sink.queue.put_nowait(None)
-
-    task = asyncio.create_task(produce())
-    beats = asyncio.create_task(_heartbeat(sink, heartbeat)) if heartbeat > 0 else None
-    try:
-        while (chunk := await sink.queue.get()) is not None:
-            yield chunk
-        try:
-            result = task.result()
-        except FlowserveError as exc:
-            yield framing.frame("error", ErrorData(exc.detail, exc.code))
-            return
-        except Exception:
-            log.exception("stream_run_failed")
-            yield framing.frame("error", ErrorData("internal error", "internal_error"))
-            return
-        for chunk in framing.closing(result):
-            yield chunk
-    finally:
-        if beats is not None:
-            beats.cancel()
-        if not task.done():
-            # The client went away: stop the run instead of finishing it for nobody.
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
 
 
 # What a run can answer besides its result (every route that runs a flow).
