@@ -84,6 +84,12 @@ LLM_STREAM = Workload(
         },
     },
 )
+CONC = Workload(
+    "basic-prompting (LLM 1 s)",
+    f"/api/v1/run/{LLM_ID}",
+    {"input_value": "Hello", "tweaks": LLM_TWEAKS},
+)
+CONC_STREAM = Workload("basic-prompting stream (LLM 1 s)", LLM_STREAM.path, LLM_STREAM.body)
 MODEL = Workload(
     "model direct (50 ms)",
     "/v1/chat/completions",

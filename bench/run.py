@@ -35,6 +35,8 @@ from typing import Any
 
 from harness import (
     API_KEY,
+    CONC,
+    CONC_STREAM,
     FLOWS,
     HELLO,
     HELLO_NOSTORE,
@@ -44,6 +46,7 @@ from harness import (
     MODEL,
     PROMPT,
     PYTHON,
+    ROOT,
     STREAM,
     ExternalState,
     Server,
@@ -51,6 +54,7 @@ from harness import (
     base_env,
     flowserve,
     free_port,
+    launch,
     machine,
     model_env,
     pct,
@@ -251,6 +255,8 @@ def run(args: argparse.Namespace) -> Bench:
             llm(bench, model_port, embedded, args)
 
         bench.down(embedded)
+        if bench.want("conc"):
+            concurrency(bench, flows, args)
         if bench.want("soak") and args.soak:
             # A fresh process: earlier rows' sessions would count. Embedded mode keeps
             # session messages in the process for their TTL (that is its store), so the
@@ -341,6 +347,107 @@ def llm(bench: Bench, port: int, fs: Server, args: argparse.Namespace) -> None:
     bench.rows.append(Row(LLM_STREAM.name, fs.label, 1, note=note))
     bench.echo(bench.rows[-1])
     stop(model)
+
+
+CONC_LEVELS = (100, 1000, 2000)
+CONC_LATENCY = 1.0  # seconds per model answer: a real model's order, not a benchmark's
+
+
+def concurrency(bench: Bench, flows: Path, args: argparse.Namespace) -> None:
+    """The LLM flow with thousands of runs in flight against a model answering in 1 s.
+
+    A fresh flowserve process (one worker) and bench/fake_model.py (a bare asyncio
+    model that answers from timers, so it never sets the pace); bench/loadgen.py
+    keeps ``c`` connections busy and counts only a steady window after a warm-up.
+    Ideal throughput is c / latency; "added" is flowserve's latency minus the model's
+    (measured directly at the same c). Memory per in-flight run is the process's peak
+    RSS during the window minus its RSS before the load, over c.
+    """
+    model = Server(
+        "fake model",
+        [PYTHON, "bench/fake_model.py", "--port", "{port}", "--latency", str(CONC_LATENCY)],
+        base_env(),
+    )
+    model.argv += ["--tokens", str(args.conc_tokens)]
+    bench.servers.append(model)
+    launch(model, bench.workdir)
+    if not wait_listening(model.port):
+        bench.skip("LLM concurrency", "fake model", "the fake model did not start")
+        return
+    direct = {
+        c: loadgen(model.port, MODEL.path, MODEL.body, c, args, marker="", pid=0)
+        for c in (max(CONC_LEVELS),)
+    }
+    base = direct[max(CONC_LEVELS)]
+    row = Row(f"model direct ({CONC_LATENCY:g} s)", "fake model", max(CONC_LEVELS))
+    row.rps, row.p50, row.p99 = base["rps"], base["p50"], base["p99"]
+    row.errors = sum(base["errors"].values())
+    row.note = f"{base['rps'] / (row.c / CONC_LATENCY):.1%} of ideal"
+    bench.rows.append(row)
+    bench.echo(row)
+    env = {**model_env(model.port), "FLOWSERVE_MAX_CONCURRENT_RUNS": "4096"}
+    for workload, marker in ((CONC, ""), (CONC_STREAM, '"token"')):
+        for c in CONC_LEVELS:
+            # A fresh process per row: RSS before the load is its own, and no row
+            # inherits another's session history.
+            server = flowserve("flowserve embedded", 1, flows, env)
+            if not bench.up(server, workload):
+                bench.skip(workload.name, server.label, f"not available: {server.failure}")
+                continue
+            assert server.proc is not None
+            r = loadgen(server.port, workload.path, workload.body, c, args, marker, server.proc.pid)
+            stop(server)
+            ideal = c / CONC_LATENCY
+            row = Row(workload.name, server.label, c, r["rps"], r["p50"], r["p99"])
+            row.errors = sum(r["errors"].values())
+            row.rss = r["rss_peak_kb"] / 1024
+            per_run = (r["rss_peak_kb"] - r["rss_idle_kb"]) / c
+            row.note = (
+                f"{r['rps'] / ideal:.1%} of ideal; added p50 {r['p50'] - CONC_LATENCY * 1000:+.1f}"
+                f" ms, p99 {r['p99'] - CONC_LATENCY * 1000:+.1f} ms; {per_run:.0f} KB/run in flight"
+            )
+            if marker:
+                step = CONC_LATENCY * 1000 / args.conc_tokens
+                row.note += (
+                    f"; first token p50 {r['first_p50']:.0f} ms (model sends it at {step:.0f} ms)"
+                )
+            if r["errors"]:
+                row.note += f"; errors {r['errors']}"
+            bench.rows.append(row)
+            bench.echo(row)
+    stop(model)
+
+
+def wait_listening(port: int, seconds: float = 15.0) -> bool:
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def loadgen(
+    port: int,
+    path: str,
+    body: dict[str, Any],
+    c: int,
+    args: argparse.Namespace,
+    marker: str,
+    pid: int,
+) -> dict[str, Any]:
+    argv = [PYTHON, "bench/loadgen.py", "--port", str(port), "--path", path, "-c", str(c)]
+    argv += ["--body", json.dumps(body), "--header", f"x-api-key:{API_KEY}"]
+    argv += ["--duration", str(args.conc_duration), "--warmup", str(args.conc_warmup)]
+    if marker:
+        argv += ["--marker", marker]
+    if pid:
+        argv += ["--pid", str(pid)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
 
 
 def soak(bench: Bench, server: Server, runs: int, workload: Workload) -> None:
@@ -450,8 +557,11 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the servers' logs")
     parser.add_argument("--ttfe-runs", type=int, default=200, help="streamed runs timed")
     parser.add_argument(
-        "--only", default="", help="comma list of: hello,prompt,stream,llm,soak,pg,workers"
+        "--only", default="", help="comma list of: hello,prompt,stream,llm,conc,soak,pg,workers"
     )
+    parser.add_argument("--conc-duration", type=float, default=10.0, help="measured s per row")
+    parser.add_argument("--conc-warmup", type=float, default=4.0, help="s before the window")
+    parser.add_argument("--conc-tokens", type=int, default=5, help="chunks per streamed answer")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
