@@ -40,7 +40,8 @@ Every error carries the HTTP status it maps to and a stable machine-readable
     ├── FeatureDisabled                 501 feature_disabled (turned off by a setting)
     ├── UpstreamError                   502 upstream_error (an LLM provider, a URL)
     ├── Unavailable                     503 unavailable  (a store is down)
-    │   └── Overloaded                  503 overloaded   (max concurrent runs; Retry-After)
+    │   ├── Overloaded                  503 overloaded   (max concurrent runs; Retry-After)
+    │   └── PoolExhausted               503 pool_exhausted (no free connection in time; Retry-After)
     └── RunTimeout                      504 run_timeout
 """
 
@@ -243,6 +244,23 @@ class Overloaded(Unavailable):
     """This instance runs as many flows as it may; the client should retry (elsewhere)."""
 
     code = "overloaded"
+
+
+class PoolExhausted(Unavailable):
+    """A bounded pool on the run path (provider connections, outbound HTTP, Redis,
+    PostgreSQL) had no free connection within its wait; the detail names the pool
+    and the setting that sizes it. The client should retry (elsewhere)."""
+
+    code = "pool_exhausted"
+
+    def __init__(self, pool: str, setting: str, size: int, *, retry_after: int = 1) -> None:
+        env = f"FLOWSERVE_{setting.upper()}"
+        super().__init__(
+            f"{pool} pool is full ({setting.upper()}={size}); retry later or raise {env}",
+            headers={"Retry-After": str(retry_after)},
+        )
+        self.pool = pool
+        self.setting = setting
 
 
 class RunTimeout(FlowserveError):
