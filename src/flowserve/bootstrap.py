@@ -129,7 +129,9 @@ async def open_services(
         http = await stack.enter_async_context(
             httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
         )
-        provider_http = await stack.enter_async_context(new_session())
+        provider_http = await stack.enter_async_context(
+            new_session(settings.provider_pool_limit, settings.provider_pool_timeout)
+        )
         sql_database = _open_query_database(settings, stack)
         env = process_environment() if environment is None else environment
         runner = Runner(

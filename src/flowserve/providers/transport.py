@@ -10,6 +10,15 @@ components use: a model call is on every LLM run's critical path, and on
 loopback aiohttp spends about 160 us of CPU per call where httpx spends
 800-1300 us (streamed: about 0.4 ms against 1.7-2.2 ms), which was most of
 the latency flowserve added to a model's.
+
+How many exchanges are in flight at once is bounded by ``ConnectionSlots``,
+not by aiohttp's connector (whose default of 100 connections made every
+further model call queue without end): the connector is unlimited, and a
+call takes a slot before it connects, holds it until its answer (the whole
+streamed answer) has been read, and gives it back while it sleeps before a
+retry. A free slot costs a comparison; only a call that finds none waits, at
+most ``provider_pool_timeout`` seconds, then fails as ``PoolExhausted`` (503
+with Retry-After).
 """
 
 from __future__ import annotations
@@ -17,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import weakref
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -24,7 +35,7 @@ import aiohttp
 import msgspec
 from aiohttp.http_exceptions import HttpProcessingError
 
-from flowserve.errors import UpstreamError
+from flowserve.errors import PoolExhausted, UpstreamError
 
 # What reading a decoded answer that is not the expected shape raises: a missing key,
 # a list where a dict should be, a string where a number should be.
@@ -41,17 +52,99 @@ _EXCHANGE_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, HttpProcessingErr
 
 T = TypeVar("T")
 
+# The defaults of FLOWSERVE_PROVIDER_POOL_SIZE (as max_concurrent_runs) and _TIMEOUT.
+DEFAULT_POOL_SIZE = 4096
+DEFAULT_POOL_TIMEOUT = 10.0
 
-def new_session() -> aiohttp.ClientSession:
+
+class ConnectionSlots:
+    """How many provider exchanges may be in flight, and a bounded wait for a free one.
+
+    A counter, as ``RunSlots``, plus a queue of waiters: ``try_take`` is a
+    comparison (no await, no lock); ``release`` hands the slot straight to the
+    oldest waiter, so waiters are served in order and a newcomer never jumps
+    the queue (while anyone waits, no slot is free).
+    """
+
+    __slots__ = ("_in_use", "_waiters", "limit", "timeout")
+
+    def __init__(self, limit: int, timeout: float) -> None:
+        self.limit = limit
+        self.timeout = timeout
+        self._in_use = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def in_use(self) -> int:
+        return self._in_use
+
+    def try_take(self) -> bool:
+        if self._in_use < self.limit:
+            self._in_use += 1
+            return True
+        return False
+
+    async def wait(self) -> None:
+        """Wait for a slot, at most ``timeout`` seconds, else raise ``PoolExhausted``."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(self.timeout):
+                await waiter
+        except BaseException as exc:
+            # Handed a slot in the same instant as the timeout or a cancellation: pass it on.
+            # A waiter that gave up stays queued, cancelled; ``release`` skips it.
+            if waiter.done() and not waiter.cancelled():
+                self.release()
+            if isinstance(exc, TimeoutError):
+                raise PoolExhausted(
+                    "provider connection", "provider_pool_size", self.limit
+                ) from None
+            raise
+
+    def release(self) -> None:
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot is the waiter's now: in_use stays
+                return
+        self._in_use -= 1
+
+
+# The slots of each session new_session made (aiohttp discourages attributes on a session).
+_SLOTS: weakref.WeakKeyDictionary[aiohttp.ClientSession, ConnectionSlots] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def slots_of(session: aiohttp.ClientSession) -> ConnectionSlots:
+    """The slots bounding ``session``'s exchanges (a session of our own making has them)."""
+    slots = _SLOTS.get(session)
+    if slots is None:
+        slots = _SLOTS[session] = ConnectionSlots(DEFAULT_POOL_SIZE, DEFAULT_POOL_TIMEOUT)
+    return slots
+
+
+def new_session(
+    pool_size: int = DEFAULT_POOL_SIZE, pool_timeout: float = DEFAULT_POOL_TIMEOUT
+) -> aiohttp.ClientSession:
     """The shared session for provider calls (open it inside the running loop).
 
+    At most ``pool_size`` exchanges in flight (``ConnectionSlots``), a call
+    waiting at most ``pool_timeout`` seconds for one; the connector itself is
+    unlimited, keeps idle connections 30 s and caches DNS answers 5 minutes.
     No redirects (an answer elsewhere is not the provider's), the proxy
     variables honoured as httpx does, and room for long streamed lines.
     aiohttp's ``trust_env`` also reads ``~/.netrc`` and the proxy variables in a
     worker thread on every request (two thread hops per model call), so it is
     on only when a proxy is configured.
     """
-    return aiohttp.ClientSession(
+    connector = aiohttp.TCPConnector(
+        limit=0, limit_per_host=0, keepalive_timeout=30, ttl_dns_cache=300
+    )
+    session = aiohttp.ClientSession(
+        connector=connector,
         trust_env=_proxy_configured(),
         read_bufsize=MAX_LINE,
         max_line_size=MAX_LINE,
@@ -60,6 +153,8 @@ def new_session() -> aiohttp.ClientSession:
         skip_auto_headers=("User-Agent",),
         headers={"User-Agent": "flowserve"},
     )
+    _SLOTS[session] = ConnectionSlots(pool_size, pool_timeout)
+    return session
 
 
 def _proxy_configured() -> bool:
@@ -81,6 +176,7 @@ class Transport:
         secrets: Sequence[str] = (),
     ) -> None:
         self.client = client
+        self.slots = slots_of(client)
         self.provider = provider
         self.read_timeout = timeout
         # sock_read: the longest silence while waiting for (more of) the answer.
@@ -93,22 +189,28 @@ class Transport:
 
     async def post_json(self, url: str, headers: Mapping[str, str], body: Any) -> Any:
         content = msgspec.json.encode(body)
+        slots = self.slots
         attempt = 0
         while True:
+            if not slots.try_take():
+                await slots.wait()
             try:
-                async with self.client.post(
-                    url,
-                    headers=_json_headers(headers),
-                    data=content,
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                ) as response:
-                    status = response.status
-                    retry = status in RETRY_STATUSES and attempt < self.max_retries
-                    if retry:
-                        retry_after = response.headers.get("retry-after")
-                    else:
-                        answer = await response.read()
+                try:
+                    async with self.client.post(
+                        url,
+                        headers=_json_headers(headers),
+                        data=content,
+                        timeout=self.timeout,
+                        allow_redirects=False,
+                    ) as response:
+                        status = response.status
+                        retry = status in RETRY_STATUSES and attempt < self.max_retries
+                        if retry:
+                            retry_after = response.headers.get("retry-after")
+                        else:
+                            answer = await response.read()
+                finally:
+                    slots.release()  # before any backoff sleep
             except _EXCHANGE_ERRORS as exc:
                 attempt = await self._retry(attempt, None, exc)
                 continue
@@ -128,39 +230,52 @@ class Transport:
         """Yield ``(event, data)`` for each server-sent event of a streamed answer."""
         content = msgspec.json.encode(body)
         request_headers = {**_json_headers(headers), "Accept": "text/event-stream"}
+        slots = self.slots
+        holding = False  # a slot, held until the whole answer is read (or abandoned)
         attempt = 0
-        while True:
-            try:
-                response = await self.client.post(
-                    url,
-                    headers=request_headers,
-                    data=content,
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                )
-            except _EXCHANGE_ERRORS as exc:
-                attempt = await self._retry(attempt, None, exc)
-                continue
-            try:
-                if response.status in RETRY_STATUSES and attempt < self.max_retries:
-                    retry_after = response.headers.get("retry-after")
-                    response.release()
-                    attempt = await self._retry(attempt, retry_after)
+        try:
+            while True:
+                if not slots.try_take():
+                    await slots.wait()
+                holding = True
+                try:
+                    response = await self.client.post(
+                        url,
+                        headers=request_headers,
+                        data=content,
+                        timeout=self.timeout,
+                        allow_redirects=False,
+                    )
+                except _EXCHANGE_ERRORS as exc:
+                    holding = False
+                    slots.release()
+                    attempt = await self._retry(attempt, None, exc)
                     continue
-                if response.status >= 400:
+                try:
+                    if response.status in RETRY_STATUSES and attempt < self.max_retries:
+                        retry_after = response.headers.get("retry-after")
+                        response.release()
+                        holding = False
+                        slots.release()
+                        attempt = await self._retry(attempt, retry_after)
+                        continue
+                    if response.status >= 400:
+                        try:
+                            answer = await response.read()
+                        except _EXCHANGE_ERRORS as exc:
+                            raise self._transport_error(exc) from exc
+                        raise self._status_error(response.status, answer)
                     try:
-                        answer = await response.read()
+                        async for event in _parse_sse(self._lines(response)):
+                            yield event
                     except _EXCHANGE_ERRORS as exc:
                         raise self._transport_error(exc) from exc
-                    raise self._status_error(response.status, answer)
-                try:
-                    async for event in _parse_sse(self._lines(response)):
-                        yield event
-                except _EXCHANGE_ERRORS as exc:
-                    raise self._transport_error(exc) from exc
-                return
-            finally:
-                response.close()
+                    return
+                finally:
+                    response.close()
+        finally:
+            if holding:
+                slots.release()
 
     async def _lines(self, response: aiohttp.ClientResponse) -> AsyncIterator[str]:
         # Decoded leniently, as browsers read event streams: bytes that are not UTF-8
