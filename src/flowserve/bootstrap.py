@@ -34,6 +34,7 @@ from flowserve.catalog import (
 from flowserve.components import build_registry
 from flowserve.components.knowledge import EMBEDDING_DEFAULT, VECTOR_STORE
 from flowserve.components.llm import PROVIDER_SESSION
+from flowserve.components.outbound import new_http_client
 from flowserve.components.sql import SQL_SERVICE
 from flowserve.engine import Registry
 from flowserve.errors import FlowserveError
@@ -127,7 +128,7 @@ async def open_services(
         redis_client, messages, events = _open_redis(settings, stack)
         stack.push_async_callback(messages.close)
         http = await stack.enter_async_context(
-            httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
+            new_http_client(settings.http_pool_limit, settings.http_pool_timeout)
         )
         provider_http = await stack.enter_async_context(
             new_session(settings.provider_pool_limit, settings.provider_pool_timeout)
