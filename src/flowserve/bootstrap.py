@@ -260,7 +260,11 @@ def _open_redis(
         return None, MemoryMessageStore(), LocalFlowEvents()
     from flowserve.store.redis import RedisFlowEvents, RedisMessageStore, connect
 
-    client = connect(settings.redis_url)
+    client = connect(
+        settings.redis_url,
+        pool_size=settings.redis_pool_size,
+        pool_timeout=settings.redis_pool_timeout,
+    )
     stack.push_async_callback(client.aclose)
     return (
         client,
