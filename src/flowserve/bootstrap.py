@@ -379,6 +379,7 @@ async def open_flow_store(settings: Settings, *, migrate: bool | None = None) ->
             settings.database_url,
             run_migrations=run_migrations,
             pool_size=settings.database_pool_size,
+            pool_timeout=settings.database_pool_timeout,
         )
     from flowserve.store.sqlite import SqliteFlowStore
 
