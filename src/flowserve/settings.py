@@ -89,9 +89,13 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     # Limits
     max_body_bytes: Positive = 32 * 1024 * 1024
     run_timeout: Seconds = 300.0
-    max_concurrent_runs: Positive = 1024
+    # Runs in flight at once; `flowserve serve` raises the open files limit to match.
+    max_concurrent_runs: Positive = 4096
     # Seconds a client is told to wait (Retry-After) when the instance is at max_concurrent_runs.
     overload_retry_after: Positive = 1
+    # Connections the kernel queues for `flowserve serve` before they are accepted (uvicorn's
+    # backlog; the kernel caps it at net.core.somaxconn).
+    backlog: Positive = 4096
 
     # Pools on a run's path (deploy/README.md, "Pools and limits"). Each is bounded; a caller
     # waits at most its timeout for a free connection, then gets a 503 pool_exhausted with
