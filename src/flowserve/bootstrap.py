@@ -33,6 +33,7 @@ from flowserve.catalog import (
 from flowserve.components import build_registry
 from flowserve.components.knowledge import EMBEDDING_DEFAULT, VECTOR_STORE
 from flowserve.components.llm import PROVIDER_SESSION
+from flowserve.components.outbound import new_http_client
 from flowserve.components.sql import SQL_SERVICE
 from flowserve.engine import Registry
 from flowserve.errors import FlowserveError
@@ -126,9 +127,11 @@ async def open_services(
         redis_client, messages, events = _open_redis(settings, stack)
         stack.push_async_callback(messages.close)
         http = await stack.enter_async_context(
-            httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
+            new_http_client(settings.http_pool_limit, settings.http_pool_timeout)
         )
-        provider_http = await stack.enter_async_context(new_session())
+        provider_http = await stack.enter_async_context(
+            new_session(settings.provider_pool_limit, settings.provider_pool_timeout)
+        )
         sql_database = _open_query_database(settings, stack)
         env = process_environment() if environment is None else environment
         runner = Runner(
@@ -256,7 +259,11 @@ def _open_redis(
         return None, MemoryMessageStore(), LocalFlowEvents()
     from flowserve.store.redis import RedisFlowEvents, RedisMessageStore, connect
 
-    client = connect(settings.redis_url)
+    client = connect(
+        settings.redis_url,
+        pool_size=settings.redis_pool_size,
+        pool_timeout=settings.redis_pool_timeout,
+    )
     stack.push_async_callback(client.aclose)
     return (
         client,
@@ -371,6 +378,7 @@ async def open_flow_store(settings: Settings, *, migrate: bool | None = None) ->
             settings.database_url,
             run_migrations=run_migrations,
             pool_size=settings.database_pool_size,
+            pool_timeout=settings.database_pool_timeout,
         )
     from flowserve.store.sqlite import SqliteFlowStore
 

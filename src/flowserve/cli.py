@@ -39,7 +39,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from flowserve.cli_keys import require_a_key
 
         require_a_key(settings)  # a clear error now rather than a failed startup later
+    _prepare_for_runs(settings)
     config = {
+        "backlog": settings.backlog,
         "host": settings.host,
         "port": settings.port,
         "workers": settings.workers,
@@ -77,6 +79,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         uvicorn.run(create_app(settings, serving=True), **config)  # type: ignore[arg-type]
     return 0
+
+
+def _prepare_for_runs(settings: Settings) -> None:
+    """Room for max_concurrent_runs: the open files limit raised, shortfalls logged."""
+    import structlog
+
+    from flowserve.limits import raise_open_files_limit, serving_warnings
+
+    log = structlog.get_logger(__name__)
+    for event, fields in serving_warnings(settings, raise_open_files_limit()):
+        log.warning(event, **fields)
 
 
 @contextmanager

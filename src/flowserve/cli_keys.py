@@ -55,7 +55,11 @@ async def open_access(settings: Settings) -> AsyncIterator[Access]:
         if settings.redis_url:
             from flowserve.store.redis import connect
 
-            client = connect(settings.redis_url)
+            client = connect(
+                settings.redis_url,
+                pool_size=settings.redis_pool_size,
+                pool_timeout=settings.redis_pool_timeout,
+            )
             stack.push_async_callback(client.aclose)
         # Revocations are announced, so running servers drop the key at once.
         access = Access(settings, open_key_store(flows), *access_backends(settings, client))

@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
 import msgspec
 
 from flowserve.bootstrap import component_services, open_vector_store, record_from_document
 from flowserve.client._models import RunResult
 from flowserve.components import build_registry
+from flowserve.components.outbound import new_http_client
 from flowserve.engine import Registry
 from flowserve.errors import InvalidFlow
 from flowserve.flowfile import load_document
@@ -78,7 +78,7 @@ async def arun_flow(
     try:
         stored, _ = await flows.upsert(record)
         environment = process_environment()
-        async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False) as http:
+        async with new_http_client(settings.http_pool_limit, settings.http_pool_timeout) as http:
             runner = Runner(
                 flows=flows,
                 messages=_MESSAGES,

@@ -41,7 +41,7 @@ Every error carries the HTTP status it maps to and a stable machine-readable
     ├── UpstreamError                   502 upstream_error (an LLM provider, a URL)
     ├── Unavailable                     503 unavailable  (a store is down)
     │   ├── Overloaded                  503 overloaded   (max concurrent runs; Retry-After)
-    │   └── PoolExhausted               503 pool_exhausted (a connection pool stayed full)
+    │   └── PoolExhausted               503 pool_exhausted (no free connection in time; Retry-After)
     └── RunTimeout                      504 run_timeout
 """
 
@@ -247,13 +247,20 @@ class Overloaded(Unavailable):
 
 
 class PoolExhausted(Unavailable):
-    """A bounded pool (provider connections, Redis, PostgreSQL, outbound HTTP) stayed full
-    for its whole wait; the detail names the pool and the setting to raise."""
+    """A bounded pool on the run path (provider connections, outbound HTTP, Redis,
+    PostgreSQL) had no free connection within its wait; the detail names the pool
+    and the setting that sizes it. The client should retry (elsewhere)."""
 
     code = "pool_exhausted"
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, headers={"Retry-After": "1"})
+    def __init__(self, pool: str, setting: str, size: int, *, retry_after: int = 1) -> None:
+        env = f"FLOWSERVE_{setting.upper()}"
+        super().__init__(
+            f"{pool} pool is full ({setting.upper()}={size}); retry later or raise {env}",
+            headers={"Retry-After": str(retry_after)},
+        )
+        self.pool = pool
+        self.setting = setting
 
 
 class RunTimeout(FlowserveError):

@@ -52,7 +52,6 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 
     # State: unset means the embedded default (SQLite file + in-process stores).
     database_url: str = ""
-    database_pool_size: Positive = 20
     redis_url: str = ""
     redis_prefix: str = "flowserve:"
     sqlite_path: str = "flowserve.db"
@@ -90,9 +89,30 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     # Limits
     max_body_bytes: Positive = 32 * 1024 * 1024
     run_timeout: Seconds = 300.0
-    max_concurrent_runs: Positive = 1024
+    # Runs in flight at once; `flowserve serve` raises the open files limit to match.
+    max_concurrent_runs: Positive = 4096
     # Seconds a client is told to wait (Retry-After) when the instance is at max_concurrent_runs.
     overload_retry_after: Positive = 1
+    # Connections the kernel queues for `flowserve serve` before they are accepted (uvicorn's
+    # backlog; the kernel caps it at net.core.somaxconn).
+    backlog: Positive = 4096
+
+    # Pools on a run's path (deploy/README.md, "Pools and limits"). Each is bounded; a caller
+    # waits at most its timeout for a free connection, then gets a 503 pool_exhausted with
+    # Retry-After, as beyond max_concurrent_runs. A size of 0 means max_concurrent_runs.
+    # Model calls in flight at once (a streamed answer holds its connection until it ends).
+    provider_pool_size: NonNegative = 0
+    provider_pool_timeout: Seconds = 10.0
+    # Connections of the components' outbound HTTP client (URL, API Request, search...).
+    http_pool_size: NonNegative = 0
+    http_pool_timeout: Seconds = 10.0
+    # Redis commands in flight (sessions, rate limits, jobs); the job queue has a pool as big.
+    redis_pool_size: Positive = 256
+    redis_pool_timeout: Seconds = 5.0
+    # PostgreSQL connections (flows, keys, files, vectors): the server's max_connections
+    # must cover this times the instances and workers.
+    database_pool_size: Positive = 20
+    database_pool_timeout: Seconds = 10.0
 
     # Lifecycle
     # In-flight requests and streams get this long to finish after SIGTERM.
@@ -166,6 +186,16 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     # Log retrieval (GET /logs, /logs-stream, admin keys): this many of this process's
     # last log lines kept in memory; 0, the default, turns the routes off (501, as Langflow).
     log_buffer_size: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
+
+    @property
+    def provider_pool_limit(self) -> int:
+        """Model calls in flight: ``provider_pool_size``, 0 meaning ``max_concurrent_runs``."""
+        return self.provider_pool_size or self.max_concurrent_runs
+
+    @property
+    def http_pool_limit(self) -> int:
+        """Outbound connections: ``http_pool_size``, 0 meaning ``max_concurrent_runs``."""
+        return self.http_pool_size or self.max_concurrent_runs
 
     @property
     def embedded(self) -> bool:

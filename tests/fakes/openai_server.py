@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import re
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,6 +28,52 @@ from starlette.routing import Route
 from tests.fakes.brain import Reply, Turn, decide, split_tokens
 from tests.fakes.garbage import Fault, faulty
 from tests.fakes.server import ThreadedServer
+
+
+class Hold:
+    """Holds chat completions unanswered: until ``until`` of them are held at once (then
+    all go), or until ``release()``; ``peak`` is the most held at once. The fake serves
+    from its own thread and event loop, so the counts are guarded by a lock and
+    ``release`` may be called from the test's loop. A request is never held longer than
+    ``timeout`` seconds, so a test that cannot reach ``until`` fails on ``peak``
+    rather than hanging."""
+
+    def __init__(self, until: int = 0, *, timeout: float = 30.0) -> None:
+        self.until = until
+        self.timeout = timeout
+        self.held = 0
+        self.peak = 0
+        self.arrived = 0
+        self._lock = threading.Lock()
+        self._released = False
+        self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def wait(self) -> None:
+        with self._lock:
+            if self._event is None:
+                self._loop, self._event = asyncio.get_running_loop(), asyncio.Event()
+            event = self._event
+            self.arrived += 1
+            self.held += 1
+            self.peak = max(self.peak, self.held)
+            if self._released or (self.until and self.held >= self.until):
+                self._released = True
+                event.set()
+        try:
+            async with asyncio.timeout(self.timeout):
+                await event.wait()
+        except TimeoutError:
+            pass
+        finally:
+            with self._lock:
+                self.held -= 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._released = True
+            if self._event is not None and self._loop is not None:
+                self._loop.call_soon_threadsafe(self._event.set)
 
 
 class FakeOpenAI:
@@ -45,6 +92,8 @@ class FakeOpenAI:
         # While set, every request gets this broken answer (tests/fakes/garbage.py).
         self.fault: Fault | None = None
         self.require_key: str | None = None
+        # While set, completions wait on it before answering (tests of calls in flight).
+        self.hold: Hold | None = None
         self._seq = 0
         self.app = Starlette(
             routes=[
@@ -78,6 +127,9 @@ class FakeOpenAI:
         self.fail_statuses.clear()
         self.fault = None
         self.require_key = None
+        if self.hold is not None:
+            self.hold.release()
+        self.hold = None
         self.latency = self.token_latency = 0.0
 
     async def completions(self, request: Request) -> Response:
@@ -108,6 +160,8 @@ class FakeOpenAI:
                 },
                 status_code=401,
             )
+        if self.hold is not None:
+            await self.hold.wait()
         if self.latency:
             await asyncio.sleep(self.latency)
         self._seq += 1

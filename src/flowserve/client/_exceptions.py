@@ -44,6 +44,8 @@ string) and ``request_id``.
         ├── FeatureDisabled             501 feature_disabled
         ├── UpstreamError               502 upstream_error
         ├── Unavailable                 503 unavailable
+        │   ├── Overloaded              503 overloaded
+        │   └── PoolExhausted           503 pool_exhausted (a server pool was full; retried)
         └── RunTimeout                  504 run_timeout
 """
 
@@ -276,6 +278,13 @@ class Unavailable(APIError):
 
 class Overloaded(Unavailable):
     code = "overloaded"
+
+
+class PoolExhausted(Unavailable):
+    """A pool of the server's (provider connections, Redis, ...) was full; ``detail``
+    names the setting that sizes it."""
+
+    code = "pool_exhausted"
 
 
 class RunTimeout(APIError):

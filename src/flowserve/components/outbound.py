@@ -11,6 +11,12 @@ runner as ``services["outbound_allowlist"]``. It is deliberately not read from
 the run's global variables: those include request headers, and a caller must
 not be able to widen the guard. Redirects are followed by hand so each hop is
 checked again.
+
+The client is bounded like every pool on a run's path: ``new_http_client``
+gives it ``FLOWSERVE_HTTP_POOL_SIZE`` connections (0: max_concurrent_runs),
+and a request that finds none free within ``FLOWSERVE_HTTP_POOL_TIMEOUT``
+seconds fails as ``PoolExhausted`` (503 with Retry-After), not as the 502 of
+a target that failed.
 """
 
 from __future__ import annotations
@@ -26,12 +32,15 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from flowserve.engine.component import NodeContext
-from flowserve.errors import Forbidden, Invalid, UpstreamError
+from flowserve.errors import Forbidden, Invalid, PoolExhausted, UpstreamError
 
 ALLOWLIST_SETTING = "FLOWSERVE_OUTBOUND_ALLOWLIST"
 ALLOWLIST_SERVICE = "outbound_allowlist"
 MAX_REDIRECTS = 5
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+# The defaults of FLOWSERVE_HTTP_POOL_SIZE (as max_concurrent_runs) and _TIMEOUT.
+DEFAULT_POOL_SIZE = 4096
+DEFAULT_POOL_TIMEOUT = 10.0
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -43,6 +52,26 @@ class BlockedURL(Forbidden):
     code = "blocked_url"
 
 
+class OutboundClient(httpx.AsyncClient):
+    """httpx's client, knowing its pool size for the error that names it."""
+
+    def __init__(self, pool_size: int, pool_timeout: float) -> None:
+        super().__init__(
+            timeout=httpx.Timeout(30.0, pool=pool_timeout),
+            limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
+            follow_redirects=False,
+        )
+        self.pool_size = pool_size
+
+
+def new_http_client(
+    pool_size: int = DEFAULT_POOL_SIZE, pool_timeout: float = DEFAULT_POOL_TIMEOUT
+) -> OutboundClient:
+    """The client for components' (and event deliveries') outbound HTTP: at most
+    ``pool_size`` connections, a request waiting ``pool_timeout`` seconds for one."""
+    return OutboundClient(pool_size, pool_timeout)
+
+
 @asynccontextmanager
 async def http_client(ctx: NodeContext) -> AsyncIterator[httpx.AsyncClient]:
     """The run's shared client (``services["http"]``), or a short-lived one."""
@@ -50,8 +79,13 @@ async def http_client(ctx: NodeContext) -> AsyncIterator[httpx.AsyncClient]:
     if isinstance(shared, httpx.AsyncClient):
         yield shared
         return
-    async with httpx.AsyncClient() as client:
+    async with new_http_client() as client:
         yield client
+
+
+def pool_exhausted(client: httpx.AsyncClient) -> PoolExhausted:
+    size = client.pool_size if isinstance(client, OutboundClient) else 0
+    return PoolExhausted("outbound HTTP connection", "http_pool_size", size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,11 +191,15 @@ async def guarded_request(
     """Send a request with every hop checked by the guard; read at most ``max_bytes``."""
     for _ in range(MAX_REDIRECTS + 1):
         await check_url(url, allow)
+        # The component's time limit for the exchange; the client's for a free connection.
+        timeout = httpx.Timeout(time_limit, pool=client.timeout.pool)
         request = client.build_request(
-            method, url, headers=headers, content=content, params=params, timeout=time_limit
+            method, url, headers=headers, content=content, params=params, timeout=timeout
         )
         try:
             response = await client.send(request, stream=True, follow_redirects=False)
+        except httpx.PoolTimeout as exc:
+            raise pool_exhausted(client) from exc
         except httpx.TimeoutException as exc:
             raise UpstreamError(f"request to {url} timed out after {time_limit:g}s") from exc
         except httpx.HTTPError as exc:

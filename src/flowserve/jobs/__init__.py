@@ -62,7 +62,11 @@ async def open_jobs(settings: Settings, runner: Runner) -> AsyncIterator[Jobs]:
         return
     from flowserve.store.redis_jobs import RedisJobQueue, RedisSubscriptionStore, open_redis
 
-    async with open_redis(settings.redis_url) as client:
+    async with open_redis(
+        settings.redis_url,
+        pool_size=settings.redis_pool_size,
+        pool_timeout=settings.redis_pool_timeout,
+    ) as client:
         prefix = settings.redis_prefix
         redis_queue = RedisJobQueue(
             client,

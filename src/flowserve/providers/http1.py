@@ -439,7 +439,7 @@ class Pool:
         the body (``chunks``/``read``) and must ``release`` the answer."""
         target = _target(url, self.proxies)
         request = _request(target, headers, body)
-        await self._take_slot()
+        await self.take_slot()
         try:
             for fresh in (False, True):
                 connection = await self._connection(target, connect_timeout, fresh=fresh)
@@ -461,7 +461,7 @@ class Pool:
                 return StreamedAnswer(connection, exchange, read_timeout)
             raise AssertionError("unreachable")
         except BaseException:
-            self._free_slot()
+            self.free_slot()
             raise
 
     def release(self, answer: StreamedAnswer) -> None:
@@ -482,31 +482,38 @@ class Pool:
                 idle.popleft().close()
         else:
             connection.close()
-        self._free_slot()
+        self.free_slot()
 
     # slots and connections
 
-    async def _take_slot(self) -> None:
+    async def take_slot(self) -> None:
+        """One of the ``size`` slots: at once when one is free, else in arrival order
+        within ``wait`` seconds (``PoolFull`` after)."""
         if self.closed:
             raise ConnectFailed("the connection pool is closed")
-        if self.size and self._in_use >= self.size:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                async with asyncio.timeout(self.wait):
-                    await waiter
-            except TimeoutError:
-                raise PoolFull(self.size, self.wait) from None
-            finally:
+        if not self.size or self._in_use < self.size:
+            self._in_use += 1
+            if self._in_use > self.peak:
+                self.peak = self._in_use
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(self.wait):
+                await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                self.free_slot()  # handed a slot just as we gave up: pass it on
+            else:
+                waiter.cancel()
                 with contextlib.suppress(ValueError):
                     self._waiters.remove(waiter)
-            # _free_slot handed its slot on to us: _in_use already counts it.
-            return
-        self._in_use += 1
-        if self._in_use > self.peak:
-            self.peak = self._in_use
+            if isinstance(exc, TimeoutError):
+                raise PoolFull(self.size, self.wait) from None
+            raise
+        # free_slot handed its slot on to us: _in_use already counts it.
 
-    def _free_slot(self) -> None:
+    def free_slot(self) -> None:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():

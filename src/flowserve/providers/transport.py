@@ -45,7 +45,7 @@ MAX_LINE = 1 << 20
 T = TypeVar("T")
 
 
-def new_session(*, size: int = 0, wait: float = 10.0) -> Pool:
+def new_session(size: int = 0, wait: float = 10.0) -> Pool:
     """The shared connection pool for provider calls (``size`` 0: no bound but the runs').
 
     The proxy variables are read once, here, as httpx reads them; no redirects are
@@ -213,11 +213,7 @@ class Transport:
         return UpstreamError(f"{self.provider} API error (HTTP {status}): {message}")
 
     def _pool_full(self, exc: PoolFull) -> PoolExhausted:
-        return PoolExhausted(
-            f"{self.provider}: every provider connection stayed busy for {exc.wait:g}s "
-            f"(FLOWSERVE_PROVIDER_POOL_SIZE={exc.size}); retry later, or raise "
-            "FLOWSERVE_PROVIDER_POOL_SIZE"
-        )
+        return PoolExhausted("provider connection", "provider_pool_size", exc.size)
 
     def _transport_error(self, exc: BaseException) -> UpstreamError:
         if isinstance(exc, ReadTimedOut):

@@ -5,20 +5,31 @@ The pool registers a msgspec JSON codec for ``jsonb`` in each connection's
 through ``json``. asyncpg's exceptions are translated here: connection
 problems become ``Unavailable`` (503), uniqueness clashes ``Conflict`` /
 ``EndpointNameTaken`` (409). The pool replaces broken connections by itself,
-so the service recovers when the database comes back.
+so the service recovers when the database comes back. It holds at most
+``FLOWSERVE_DATABASE_POOL_SIZE`` connections; a caller waits at most
+``FLOWSERVE_DATABASE_POOL_TIMEOUT`` seconds for a free one, then gets
+``PoolExhausted`` (503, Retry-After) rather than queueing without end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import builtins
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 import msgspec
 
-from flowserve.errors import Conflict, EndpointNameTaken, FlowserveError, Invalid, Unavailable
+from flowserve.errors import (
+    Conflict,
+    EndpointNameTaken,
+    FlowserveError,
+    Invalid,
+    PoolExhausted,
+    Unavailable,
+)
 from flowserve.store.base import (
     FlowFilter,
     FlowRecord,
@@ -39,8 +50,15 @@ T = TypeVar("T")
 Pool = asyncpg.Pool
 if TYPE_CHECKING:
     Connection = asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
+    _PoolBase = asyncpg.Pool[asyncpg.Record]
+    _AcquireBase = asyncpg.pool.PoolAcquireContext[asyncpg.Record]
 else:
     Connection = asyncpg.pool.PoolConnectionProxy
+    _PoolBase = asyncpg.Pool
+    _AcquireBase = asyncpg.pool.PoolAcquireContext
+
+# The default of FLOWSERVE_DATABASE_POOL_TIMEOUT.
+DEFAULT_POOL_TIMEOUT = 10.0
 
 _encoder = msgspec.json.Encoder()
 
@@ -115,19 +133,73 @@ async def fetch(
         raise errors(exc) from exc
 
 
+class BoundedPool(_PoolBase):
+    """asyncpg's pool, where waiting for a free connection ends after ``acquire_timeout``
+    seconds in ``PoolExhausted``. (asyncpg's own acquire timeout raises a bare
+    TimeoutError, like a slow query's, and on Python 3.11 costs a task per acquire.)"""
+
+    def __init__(self, *args: Any, acquire_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None) -> _BoundedAcquire:
+        return _BoundedAcquire(self, timeout)
+
+    def exhausted(self) -> PoolExhausted:
+        return PoolExhausted("PostgreSQL connection", "database_pool_size", self.get_max_size())
+
+
+class _BoundedAcquire(_AcquireBase):
+    __slots__ = ()
+
+    async def __aenter__(self) -> Connection:
+        if self.timeout is not None:  # the caller's own bound
+            return await super().__aenter__()
+        assert isinstance(self.pool, BoundedPool)
+        try:
+            async with asyncio.timeout(self.pool.acquire_timeout) as deadline:
+                return await super().__aenter__()
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # connecting timed out: the database, not the pool
+            raise self.pool.exhausted() from None
+
+    def __await__(self) -> Generator[Any, None, Connection]:
+        return self._acquired().__await__()
+
+    async def _acquired(self) -> Connection:
+        # ``conn = await pool.acquire()``: the caller releases it (``pool.release(conn)``).
+        connection = await self.__aenter__()
+        self.done, self.connection = True, None
+        return connection
+
+
 async def create_pool(
-    dsn: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 5.0
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    connect_timeout: float = 5.0,
+    acquire_timeout: float = DEFAULT_POOL_TIMEOUT,
 ) -> Pool:
     """Open the pool; ``Unavailable`` when PostgreSQL cannot be reached."""
+    # asyncpg.create_pool's arguments, to make our subclass (it takes no pool class).
+    pool = BoundedPool(
+        dsn,
+        acquire_timeout=acquire_timeout,
+        min_size=min_size,
+        max_size=max_size,
+        max_queries=50000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        timeout=connect_timeout,
+        command_timeout=30.0,
+        init=_init_connection,
+    )
     try:
-        pool: Pool = await asyncpg.create_pool(
-            dsn,
-            min_size=min_size,
-            max_size=max_size,
-            timeout=connect_timeout,
-            command_timeout=30.0,
-            init=_init_connection,
-        )
+        await pool
     except (asyncpg.PostgresError, *_CONNECTION_ERRORS) as exc:
         raise unavailable(exc) from exc
     return pool
@@ -263,9 +335,14 @@ class PostgresFlowStore:
 
     @classmethod
     async def open(
-        cls, dsn: str, *, run_migrations: bool = True, pool_size: int = 10
+        cls,
+        dsn: str,
+        *,
+        run_migrations: bool = True,
+        pool_size: int = 10,
+        pool_timeout: float = DEFAULT_POOL_TIMEOUT,
     ) -> PostgresFlowStore:
-        pool = await create_pool(dsn, max_size=pool_size)
+        pool = await create_pool(dsn, max_size=pool_size, acquire_timeout=pool_timeout)
         try:
             if run_migrations:
                 await migrate(pool)

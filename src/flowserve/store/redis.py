@@ -9,7 +9,10 @@ they outlive every list they point to. An append is one ``MULTI`` pipeline:
 one round trip.
 
 redis-py's ``Awaitable[T] | T`` results and its exceptions stay inside this
-module: connection problems become ``Unavailable`` (503).
+module: connection problems become ``Unavailable`` (503). A client's pool is
+bounded (``FLOWSERVE_REDIS_POOL_SIZE``, plus one connection for each pub/sub
+listener): a command that finds no connection free within
+``FLOWSERVE_REDIS_POOL_TIMEOUT`` fails as ``PoolExhausted`` (503, Retry-After).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from flowserve.engine.types import Message
-from flowserve.errors import FlowserveError, Unavailable
+from flowserve.errors import FlowserveError, PoolExhausted, Unavailable
 from flowserve.store.combine import WriteCombiner
 from flowserve.store.messages import matches, select_history, stamped
 
@@ -49,21 +52,78 @@ _message_decoder = msgspec.json.Decoder(Message)
 _changes_decoder = msgspec.json.Decoder(dict[str, int | None])
 
 
-def unavailable(exc: BaseException) -> Unavailable:
+# The defaults of FLOWSERVE_REDIS_POOL_SIZE and _TIMEOUT.
+DEFAULT_POOL_SIZE = 256
+DEFAULT_POOL_TIMEOUT = 5.0
+# Connections held for good by the pub/sub listeners on the shared client (flow changes,
+# key revocations): beyond the pool size, so commands never wait behind them.
+SUBSCRIBERS = 2
+
+
+class BoundedPool(aioredis.BlockingConnectionPool):
+    """redis-py's blocking pool (a bounded wait for a free connection), knowing the
+    size it was configured with, for the error that names it."""
+
+    def __init__(self, *, configured_size: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.configured_size = configured_size
+
+
+def bounded_pool(
+    url: str, *, pool_size: int, pool_timeout: float, reserve: int = 0, **kwargs: Any
+) -> BoundedPool:
+    """A pool of ``pool_size`` (+ ``reserve``) connections to ``url``; waiting for one ends
+    after ``pool_timeout`` seconds."""
+    pool = BoundedPool.from_url(
+        url,
+        configured_size=pool_size,
+        max_connections=pool_size + reserve,
+        timeout=pool_timeout,
+        retry=stale_connection_retry(),
+        **kwargs,
+    )
+    assert isinstance(pool, BoundedPool)
+    return pool
+
+
+def unavailable(exc: BaseException, client: aioredis.Redis | None = None) -> Unavailable:
+    """Redis' failure as the 503 callers see: ``PoolExhausted`` when ``client``'s pool had
+    no free connection in time, else ``Unavailable``."""
+    if client is not None and waited_for_a_connection(exc):
+        pool = client.connection_pool
+        size = pool.configured_size if isinstance(pool, BoundedPool) else pool.max_connections
+        return PoolExhausted("Redis connection", "redis_pool_size", size)
     reason = str(exc) or type(exc).__name__
     return Unavailable(f"Redis is unavailable: {reason}", headers={"Retry-After": "1"})
 
 
-def connect(url: str) -> aioredis.Redis:
-    """A client (a connection pool); connects lazily and reconnects by itself."""
-    return aioredis.Redis.from_url(
+def waited_for_a_connection(exc: BaseException) -> bool:
+    """Whether ``exc`` is a blocking pool's "none free in time" (redis-py raises it as a
+    ConnectionError, though Redis itself is fine)."""
+    return isinstance(exc, redis_errors.ConnectionError) and str(exc).startswith(
+        "No connection available"
+    )
+
+
+def connect(
+    url: str,
+    *,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    pool_timeout: float = DEFAULT_POOL_TIMEOUT,
+) -> aioredis.Redis:
+    """A client (a bounded connection pool, with room for the pub/sub listeners);
+    connects lazily and reconnects by itself."""
+    pool = bounded_pool(
         url,
+        pool_size=pool_size,
+        pool_timeout=pool_timeout,
+        reserve=SUBSCRIBERS,
         socket_connect_timeout=2.0,
         socket_timeout=5.0,
         health_check_interval=15,
         decode_responses=False,
-        retry=stale_connection_retry(),
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 def stale_connection_retry() -> Retry:
@@ -78,11 +138,11 @@ async def _result(value: Any) -> Any:
 
 
 @asynccontextmanager
-async def translated() -> AsyncIterator[None]:
+async def translated(client: aioredis.Redis | None = None) -> AsyncIterator[None]:
     try:
         yield
     except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-        raise unavailable(exc) from exc
+        raise unavailable(exc, client) from exc
     except redis_errors.RedisError as exc:
         raise FlowserveError(f"Redis error: {exc}") from exc
 
@@ -219,7 +279,7 @@ class RedisMessageStore:
         self._writer = _BatchConnection(client)
 
     async def _execute(self, build: Callable[[Pipeline], None]) -> list[Any]:
-        async with translated(), self._redis.pipeline(transaction=True) as pipe:
+        async with translated(self._redis), self._redis.pipeline(transaction=True) as pipe:
             build(pipe)
             result: list[Any] = await pipe.execute()
             return result
@@ -238,7 +298,7 @@ class RedisMessageStore:
 
     async def _write_batch(self, items: Sequence[_Append]) -> None:
         """One EVALSHA per append, all sent in one write on the writer's own connection."""
-        async with translated():
+        async with translated(self._redis):
             if self._append_sha is None:
                 self._append_sha = await self._script_load()
             commands = [_evalsha(self._append_sha, item) for item in items]
@@ -259,7 +319,7 @@ class RedisMessageStore:
         return sha.decode() if isinstance(sha, bytes) else str(sha)
 
     async def _session_ids(self, flow_id: str) -> list[str]:
-        async with translated():
+        async with translated(self._redis):
             members: set[bytes] = await _result(self._redis.smembers(self._keys.flow(flow_id)))
         return sorted(m.decode() for m in members)
 
@@ -307,7 +367,7 @@ class RedisMessageStore:
 
     async def _pairs(self, flow_id: str | None, session_id: str | None) -> list[tuple[str, str]]:
         if session_id is not None:
-            async with translated():
+            async with translated(self._redis):
                 flows: list[bytes] = await _result(
                     self._redis.hkeys(self._keys.session(session_id))
                 )
@@ -316,7 +376,7 @@ class RedisMessageStore:
         if flow_id is not None:
             return [(flow_id, s) for s in await self._session_ids(flow_id)]
         pairs: list[tuple[str, str]] = []
-        async with translated():
+        async with translated(self._redis):
             pattern = self._keys.prefix + "messages:*"
             async for key in self._redis.scan_iter(match=pattern, count=500):
                 pair = self._keys.parse_messages(key)
@@ -392,7 +452,7 @@ class RedisMessageStore:
         return sum(int(n) for n in results[: len(sessions)])
 
     async def ping(self) -> None:
-        async with translated():
+        async with translated(self._redis):
             await _result(self._redis.ping())
 
     async def close(self) -> None:
@@ -409,7 +469,7 @@ class RedisFlowEvents:
 
     async def publish(self, changes: dict[str, int | None]) -> None:
         if changes:
-            async with translated():
+            async with translated(self._redis):
                 await _result(self._redis.publish(self._channel, _encoder.encode(changes)))
 
     async def listen(

@@ -24,7 +24,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from flowserve.errors import Unavailable
 from flowserve.store.jobs import DeliveryAttempt, Job, JobStatus, Lease, Subscription
-from flowserve.store.redis import stale_connection_retry
+from flowserve.store.redis import DEFAULT_POOL_SIZE, DEFAULT_POOL_TIMEOUT, bounded_pool, unavailable
 
 T = TypeVar("T")
 
@@ -39,10 +39,8 @@ SUBSCRIPTIONS = "hooks:subs:"  # hash per flow: subscription id -> JSON
 DELIVERY_LOG = "hooks:log:"  # list per subscription, newest first
 
 DELIVERY_LOG_LENGTH = 200
-MAX_CONNECTIONS = 100
 IDLE_CONSUMER_MS = 24 * 3600 * 1000  # empty consumers idle this long are dropped
 RETRY_POLL = 0.1  # seconds between looks at the retry set while it is not empty
-RETRY_SOON = {"Retry-After": "1"}  # told to clients while Redis is down, as store/redis.py does
 
 _ACK = """
 redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
@@ -237,7 +235,7 @@ class RedisJobQueue:
         try:
             return await action()
         except RedisError as exc:
-            raise Unavailable(f"Redis is unavailable: {exc}", headers=RETRY_SOON) from exc
+            raise unavailable(exc, self._redis) from exc
 
     async def _ensure_group(self) -> None:
         if self._group_ready:
@@ -432,7 +430,7 @@ class RedisSubscriptionStore:
         try:
             return await action()
         except RedisError as exc:
-            raise Unavailable(f"Redis is unavailable: {exc}", headers=RETRY_SOON) from exc
+            raise unavailable(exc, self._redis) from exc
 
     async def put(self, subscription: Subscription) -> None:
         key = f"{self._prefix}{SUBSCRIPTIONS}{subscription.flow_id}"
@@ -494,16 +492,20 @@ class RedisSubscriptionStore:
 
 
 @asynccontextmanager
-async def open_redis(url: str) -> AsyncIterator[aioredis.Redis]:
-    """A client for ``url``; raises ``Unavailable`` when Redis cannot be reached."""
-    # A bounded pool that makes callers wait for a free connection instead of failing.
-    pool = aioredis.BlockingConnectionPool.from_url(
+async def open_redis(
+    url: str, *, pool_size: int = DEFAULT_POOL_SIZE, pool_timeout: float = DEFAULT_POOL_TIMEOUT
+) -> AsyncIterator[aioredis.Redis]:
+    """A client for ``url``; raises ``Unavailable`` when Redis cannot be reached.
+
+    Its pool is as bounded as the shared client's (``FLOWSERVE_REDIS_POOL_SIZE``): a
+    caller waits at most ``pool_timeout`` for a free connection, then ``PoolExhausted``.
+    """
+    pool = bounded_pool(
         url,
-        max_connections=MAX_CONNECTIONS,
-        timeout=10,
+        pool_size=pool_size,
+        pool_timeout=pool_timeout,
         socket_timeout=30,
         health_check_interval=15,
-        retry=stale_connection_retry(),
     )
     client = aioredis.Redis(connection_pool=pool)
     try:
