@@ -256,3 +256,32 @@ async def test_subscription_lookups_of_many_flows_do_not_pile_up() -> None:
     await asyncio.sleep(0.1)  # every lookup above has expired
     await publisher.subscribers("one-more")
     assert list(publisher._cache) == ["one-more"]
+
+
+class _CountingSubscriptions(MemorySubscriptionStore):
+    """The embedded store, counting its reads and answering them a little late."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def of_flow(self, flow_id: str) -> list[Any]:
+        self.reads += 1
+        await asyncio.sleep(0.02)
+        return await super().of_flow(flow_id)
+
+
+async def test_many_runs_at_once_read_a_flows_subscriptions_once() -> None:
+    # With thousands of runs in flight, an expired entry must not send them all
+    # to the store at the same moment.
+    store = _CountingSubscriptions()
+    publisher = EventPublisher(
+        queue=MemoryJobQueue(result_ttl=60), subscriptions=store, cache_seconds=0.05
+    )
+    first = await asyncio.gather(*(publisher.subscribers("flow") for _ in range(200)))
+    assert first == [[]] * 200
+    assert store.reads == 1
+    await asyncio.sleep(0.1)  # expired: one refresh, the others answered meanwhile
+    again = await asyncio.gather(*(publisher.subscribers("flow") for _ in range(200)))
+    assert again == [[]] * 200
+    assert store.reads == 2
