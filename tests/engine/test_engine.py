@@ -120,6 +120,44 @@ async def test_independent_branches_run_concurrently() -> None:
     assert result.nodes["Out-b"].outputs["message"].text == "hi"
 
 
+async def test_quick_nodes_beside_a_slow_one_do_not_wait_for_it() -> None:
+    # ChatOutput is quick (run inline, no task); the gate beside it is not. The gate
+    # opens only once the quick branch has stored its message: run in the wrong order,
+    # or with the slow node awaited first, this would never finish.
+    Gate.reset()
+    document = flow(
+        "f",
+        [
+            node("In-1", "ChatInput", input_value="hi"),
+            node("G-a", "TestGate", gate="a"),
+            node("Out-a", "ChatOutput"),
+            node("Out-b", "ChatOutput"),
+        ],
+        [
+            edge("In-1", "message", "G-a", "input_value"),
+            edge("In-1", "message", "Out-b", "input_value"),
+            edge("G-a", "text", "Out-a", "input_value"),
+        ],
+    )
+    graph = compile_flow(parse_flow(document), make_registry())
+    assert graph.nodes["Out-b"].quick and not graph.nodes["G-a"].quick
+    ctx = context()
+    memory = ctx.memory
+    assert isinstance(memory, ListMemory)
+
+    async def open_after_the_quick_branch() -> None:
+        await Gate.entered.setdefault("a", asyncio.Event()).wait()
+        while not memory.messages:
+            await asyncio.sleep(0.005)
+        Gate.gates.setdefault("a", asyncio.Event()).set()
+
+    opener = asyncio.create_task(open_after_the_quick_branch())
+    result = await asyncio.wait_for(execute(graph, ctx, {}), timeout=5)
+    await opener
+    assert result.nodes["Out-b"].outputs["message"].text == "hi"
+    assert result.nodes["Out-a"].outputs["message"].text == "hi"
+
+
 async def test_tweaks_overlay_without_changing_the_compiled_graph() -> None:
     document = json.loads((FLOWS / "prompt-echo.json").read_text())
     graph = compile_flow(parse_flow(document), build_registry(plugins=False))

@@ -36,6 +36,7 @@ class ChatInput(Component):
     category = "input_output"
     icon = "MessagesSquare"
     role = "input"
+    quick = True
     inputs = (
         Input(
             "input_value", "str", "", "Input Text", "Message to be passed as input.", multiline=True
@@ -69,6 +70,7 @@ class ChatOutput(Component):
     category = "input_output"
     icon = "MessagesSquare"
     role = "output"
+    quick = True
     inputs = (
         Input(
             "input_value",
@@ -114,6 +116,7 @@ class TextInput(Component):
     category = "input_output"
     icon = "type"
     role = "input"
+    quick = True
     inputs = (
         Input("input_value", "str", "", "Text", "Text to be passed as input.", multiline=True),
     )
@@ -135,6 +138,7 @@ class TextOutput(Component):
     category = "input_output"
     icon = "type"
     role = "output"
+    quick = True
     inputs = (
         Input(
             "input_value",

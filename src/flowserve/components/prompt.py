@@ -80,6 +80,7 @@ class Prompt(Component):
         Input("tool_placeholder", "str", "", "Tool Placeholder", advanced=True),
     )
     outputs = (Output("prompt", ("Message",), "Prompt", "build_prompt"),)
+    quick = True
 
     def accepts_field(self, name: str) -> bool:
         if super().accepts_field(name):

@@ -206,6 +206,10 @@ class Component:
     outputs: ClassVar[tuple[Output, ...]] = ()
     # "input" components receive the run's input_value; "output" ones are reported.
     role: ClassVar[Literal["input", "output"] | None] = None
+    # Runs without waiting on anything slow (no model, network or database call): the
+    # engine runs it inline instead of as a task beside other ready nodes. Only a
+    # scheduling hint: a quick component that does wait merely runs alone meanwhile.
+    quick: ClassVar[bool] = False
 
     def __init__(self, node: Node) -> None:
         self.node = node

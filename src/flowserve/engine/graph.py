@@ -45,6 +45,10 @@ class CompiledNode:
     def role(self) -> str | None:
         return self.component.role
 
+    @property
+    def quick(self) -> bool:
+        return self.component.quick
+
 
 @dataclass(frozen=True, slots=True)
 class Graph:

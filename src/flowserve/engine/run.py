@@ -79,10 +79,11 @@ async def execute(
     done_runs = result.nodes
     try:
         while ready or running:
-            if len(ready) == 1 and not running:
-                node_id = ready.pop()
-                await _run_node(graph.nodes[node_id], ctx, overlay, done_runs)
-                _release(graph, node_id, remaining, ready)
+            # Alone, or quick (no slow wait to overlap): inline, without a task.
+            inline = _inline(graph, ready, running)
+            if inline is not None:
+                await _run_node(graph.nodes[inline], ctx, overlay, done_runs)
+                _release(graph, inline, remaining, ready)
                 continue
             for node_id in ready:
                 task = asyncio.create_task(_run_node(graph.nodes[node_id], ctx, overlay, done_runs))
@@ -99,6 +100,16 @@ async def execute(
         if running:
             await asyncio.gather(*running, return_exceptions=True)
     return result
+
+
+def _inline(graph: Graph, ready: list[str], running: Mapping[Any, str]) -> str | None:
+    """The ready node to run inline next (taken out of ``ready``), if any."""
+    if len(ready) == 1 and not running:
+        return ready.pop()
+    for i, node_id in enumerate(ready):
+        if graph.nodes[node_id].quick:
+            return ready.pop(i)
+    return None
 
 
 def _release(
