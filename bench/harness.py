@@ -90,6 +90,23 @@ CONC = Workload(
     {"input_value": "Hello", "tweaks": LLM_TWEAKS},
 )
 CONC_STREAM = Workload("basic-prompting stream (LLM 1 s)", LLM_STREAM.path, LLM_STREAM.body)
+# The same runs with Chat Input/Output not storing their messages: the embedded
+# store keeps every session message for its 30-minute TTL, which a window of
+# thousands of runs a second adds to the process's RSS besides the runs in flight.
+_NOSTORE = {
+    "ChatInput-b6UCc": {"should_store_message": False},
+    "ChatOutput-yK0AU": {"should_store_message": False},
+}
+CONC_NOSTORE = Workload(
+    "basic-prompting (LLM 1 s, not stored)",
+    CONC.path,
+    {**CONC.body, "tweaks": {**LLM_TWEAKS, **_NOSTORE}},
+)
+CONC_STREAM_NOSTORE = Workload(
+    "basic-prompting stream (LLM 1 s, not stored)",
+    CONC_STREAM.path,
+    {**CONC_STREAM.body, "tweaks": {**CONC_STREAM.body["tweaks"], **_NOSTORE}},
+)
 MODEL = Workload(
     "model direct (50 ms)",
     "/v1/chat/completions",

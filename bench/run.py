@@ -36,7 +36,9 @@ from typing import Any
 from harness import (
     API_KEY,
     CONC,
+    CONC_NOSTORE,
     CONC_STREAM,
+    CONC_STREAM_NOSTORE,
     FLOWS,
     HELLO,
     HELLO_NOSTORE,
@@ -386,35 +388,39 @@ def concurrency(bench: Bench, flows: Path, args: argparse.Namespace) -> None:
     bench.rows.append(row)
     bench.echo(row)
     env = {**model_env(model.port), "FLOWSERVE_MAX_CONCURRENT_RUNS": "4096"}
-    for workload, marker in ((CONC, ""), (CONC_STREAM, '"token"')):
-        for c in CONC_LEVELS:
-            # A fresh process per row: RSS before the load is its own, and no row
-            # inherits another's session history.
-            server = flowserve("flowserve embedded", 1, flows, env)
-            if not bench.up(server, workload):
-                bench.skip(workload.name, server.label, f"not available: {server.failure}")
-                continue
-            assert server.proc is not None
-            r = loadgen(server.port, workload.path, workload.body, c, args, marker, server.proc.pid)
-            stop(server)
-            ideal = c / CONC_LATENCY
-            row = Row(workload.name, server.label, c, r["rps"], r["p50"], r["p99"])
-            row.errors = sum(r["errors"].values())
-            row.rss = r["rss_peak_kb"] / 1024
-            per_run = (r["rss_peak_kb"] - r["rss_idle_kb"]) / c
-            row.note = (
-                f"{r['rps'] / ideal:.1%} of ideal; added p50 {r['p50'] - CONC_LATENCY * 1000:+.1f}"
-                f" ms, p99 {r['p99'] - CONC_LATENCY * 1000:+.1f} ms; {per_run:.0f} KB/run in flight"
+    top = max(CONC_LEVELS)
+    rows = [(CONC, "", c) for c in CONC_LEVELS]
+    rows += [(CONC_STREAM, '"token"', c) for c in CONC_LEVELS]
+    rows += [(CONC_NOSTORE, "", top), (CONC_STREAM_NOSTORE, '"token"', top)]
+    for workload, marker, c in rows:
+        # A fresh process per row: RSS before the load is its own, and no row
+        # inherits another's session history. KB per run: (peak - idle RSS) / c, so
+        # with messages stored it also holds the session history the window added.
+        server = flowserve("flowserve embedded", 1, flows, env)
+        if not bench.up(server, workload):
+            bench.skip(workload.name, server.label, f"not available: {server.failure}")
+            continue
+        assert server.proc is not None
+        r = loadgen(server.port, workload.path, workload.body, c, args, marker, server.proc.pid)
+        stop(server)
+        ideal = c / CONC_LATENCY
+        row = Row(workload.name, server.label, c, r["rps"], r["p50"], r["p99"])
+        row.errors = sum(r["errors"].values())
+        row.rss = r["rss_peak_kb"] / 1024
+        per_run = (r["rss_peak_kb"] - r["rss_idle_kb"]) / c
+        row.note = (
+            f"{r['rps'] / ideal:.1%} of ideal; added p50 {r['p50'] - CONC_LATENCY * 1000:+.1f}"
+            f" ms, p99 {r['p99'] - CONC_LATENCY * 1000:+.1f} ms; {per_run:.0f} KB/run in flight"
+        )
+        if marker:
+            step = CONC_LATENCY * 1000 / args.conc_tokens
+            row.note += (
+                f"; first token p50 {r['first_p50']:.0f} ms (model sends it at {step:.0f} ms)"
             )
-            if marker:
-                step = CONC_LATENCY * 1000 / args.conc_tokens
-                row.note += (
-                    f"; first token p50 {r['first_p50']:.0f} ms (model sends it at {step:.0f} ms)"
-                )
-            if r["errors"]:
-                row.note += f"; errors {r['errors']}"
-            bench.rows.append(row)
-            bench.echo(row)
+        if r["errors"]:
+            row.note += f"; errors {r['errors']}"
+        bench.rows.append(row)
+        bench.echo(row)
     stop(model)
 
 
@@ -574,6 +580,12 @@ def main() -> None:
         f"# {' '.join(sys.argv)}; {args.duration:g} s per row, wrk -t1, one uvicorn process "
         "per server; fs/bare = flowserve req/s / bare req/s measured back to back"
     )
+    if bench.want("conc"):
+        print(
+            f"# conc rows: bench/loadgen.py, {args.conc_duration:g} s window after "
+            f"{args.conc_warmup:g} s warm-up, against bench/fake_model.py answering in "
+            f"{CONC_LATENCY:g} s ({args.conc_tokens} chunks when streamed); ideal = c / latency"
+        )
     print()
     print(table(bench))
     for note in bench.notes:
