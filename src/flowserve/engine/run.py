@@ -18,7 +18,7 @@ import time
 from collections import ChainMap
 from collections.abc import Coroutine, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, Final, cast
+from typing import Any, Final, NoReturn, cast
 
 from flowserve.engine.component import LoopingComponent, NodeContext, RunContext
 from flowserve.engine.graph import CompiledNode, Graph
@@ -155,12 +155,35 @@ async def _run_node(
     done_runs: MutableMapping[str, NodeRun],
 ) -> None:
     started = time.perf_counter()
-    params = node_params(node, ctx, overlay.get(node.id), done_runs)
+    prepared = _prepare(node, ctx, overlay, done_runs)
+    if prepared is None:
+        return
+    params, nctx = prepared
+    try:
+        outputs = await node.component.run(nctx, params)
+    except Exception as exc:
+        _raise_for(node, exc)
+    node_run = done_runs[node.id] = NodeRun(
+        node, outputs, nctx.sent, nctx.logs, time.perf_counter() - started, started=started
+    )
+    if ctx.node_done is not None:
+        ctx.node_done(node_run)
+
+
+def _prepare(
+    node: CompiledNode,
+    ctx: RunContext,
+    overlay: Mapping[str, Mapping[str, Any]],
+    runs: MutableMapping[str, NodeRun],
+) -> tuple[dict[str, Any], NodeContext] | None:
+    """A node's parameters and context for this run; None (recorded as skipped) when
+    one of its inputs is inactive."""
+    params = node_params(node, ctx, overlay.get(node.id), runs)
     if params is None:
-        done_runs[node.id] = NodeRun(
+        runs[node.id] = NodeRun(
             node, dict.fromkeys(node.wanted, INACTIVE), [], [], 0.0, skipped=True
         )
-        return
+        return None
     nctx = NodeContext(
         run=ctx,
         node_id=node.id,
@@ -168,20 +191,15 @@ async def _run_node(
         sources=node.sources,
         wanted=node.wanted,
     )
-    try:
-        outputs = await node.component.run(nctx, params)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        failure = _failure(node, exc)
-        if failure is exc:
-            raise
-        raise failure from exc
-    node_run = done_runs[node.id] = NodeRun(
-        node, outputs, nctx.sent, nctx.logs, time.perf_counter() - started, started=started
-    )
-    if ctx.node_done is not None:
-        ctx.node_done(node_run)
+    return params, nctx
+
+
+def _raise_for(node: CompiledNode, exc: Exception) -> NoReturn:
+    """Raise a component's error as the run reports it (see ``_failure``)."""
+    failure = _failure(node, exc)
+    if failure is exc:
+        raise exc
+    raise failure from exc
 
 
 def _failure(node: CompiledNode, exc: Exception) -> FlowserveError:
@@ -250,28 +268,14 @@ async def _run_loop(
     node = graph.nodes[plan.node_id]
     component = cast(LoopingComponent, node.component)
     started = time.perf_counter()
-    params = node_params(node, ctx, overlay.get(node.id), scope)
-    if params is None:
-        scope[node.id] = NodeRun(
-            node, dict.fromkeys(node.wanted, INACTIVE), [], [], 0.0, skipped=True
-        )
+    prepared = _prepare(node, ctx, overlay, scope)
+    if prepared is None:
         return
-    nctx = NodeContext(
-        run=ctx,
-        node_id=node.id,
-        display_name=node.display_name,
-        sources=node.sources,
-        wanted=node.wanted,
-    )
+    params, nctx = prepared
     try:
         items = await component.items(nctx, params)
-    except asyncio.CancelledError:
-        raise
     except Exception as exc:
-        failure = _failure(node, exc)
-        if failure is exc:
-            raise
-        raise failure from exc
+        _raise_for(node, exc)
     if len(items) > ctx.max_loop_iterations:
         raise LoopLimitExceeded(
             f"Error running component '{node.display_name}' ({node.id}): the loop has "

@@ -31,6 +31,7 @@ from flowserve.store.vectors import (
     check_name,
     check_query,
     chunk_dimension,
+    collection_record,
     new_chunks,
 )
 
@@ -41,14 +42,7 @@ _COLLECTION = (
 
 
 def _collection(row: asyncpg.Record) -> CollectionRecord:
-    return CollectionRecord(
-        owner=row["owner"],
-        name=row["name"],
-        model=EmbeddingModelRef(row["model_provider"], row["model_name"]),
-        dimension=row["dimension"],
-        chunks=row["chunks"],
-        created_at=row["created_at"],
-    )
+    return collection_record(row, row["created_at"])
 
 
 def _vector_text(vector: tuple[float, ...]) -> str:

@@ -38,6 +38,7 @@ from flowserve.store.vectors import (
     check_name,
     check_query,
     chunk_dimension,
+    collection_record,
     new_chunks,
 )
 
@@ -48,14 +49,7 @@ _COLLECTION = (
 
 
 def _collection(row: sqlite3.Row) -> CollectionRecord:
-    return CollectionRecord(
-        owner=row["owner"],
-        name=row["name"],
-        model=EmbeddingModelRef(row["model_provider"], row["model_name"]),
-        dimension=row["dimension"],
-        chunks=row["chunks"],
-        created_at=datetime.fromisoformat(row["created_at"]),
-    )
+    return collection_record(row, datetime.fromisoformat(row["created_at"]))
 
 
 def _get(conn: sqlite3.Connection, owner: str, name: str) -> sqlite3.Row | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Protocol
 
 from flowserve.errors import DimensionMismatch, Invalid
 from flowserve.store.base import (
@@ -12,10 +14,29 @@ from flowserve.store.base import (
     MAX_DIMENSION,
     Chunk,
     CollectionRecord,
+    EmbeddingModelRef,
     MetadataFilter,
 )
 
 MAX_K = 1000
+
+
+class CollectionRow(Protocol):
+    """A row of ``vector_collections`` as either backend reads it (by column name)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def collection_record(row: CollectionRow, created_at: datetime) -> CollectionRecord:
+    """A collection row as a record; each backend reads its own ``created_at`` type."""
+    return CollectionRecord(
+        owner=row["owner"],
+        name=row["name"],
+        model=EmbeddingModelRef(row["model_provider"], row["model_name"]),
+        dimension=row["dimension"],
+        chunks=row["chunks"],
+        created_at=created_at,
+    )
 
 
 def check_name(name: str) -> str:
