@@ -180,6 +180,16 @@ async def test_cors_allows_only_configured_origins(settings: Settings) -> None:
     assert "access-control-allow-origin" not in other.headers
 
 
+async def _slot_freed(http: httpx.AsyncClient) -> str:
+    """Once the only run slot is free again (a run answers 200), the metrics page."""
+    for _ in range(200):
+        response = await http.post(f"/api/v1/run/{HELLO}", json={})
+        if response.status_code == 200:
+            return (await http.get("/metrics")).text
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the run slot stayed taken: {response.status_code} {response.text}")
+
+
 async def test_client_hanging_up_on_a_plain_run_cancels_it(
     live_server: Any, gated: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -191,13 +201,7 @@ async def test_client_hanging_up_on_a_plain_run_cancels_it(
         held.cancel()  # the caller gives up: its connection closes mid-run
         await asyncio.gather(held, return_exceptions=True)
         # The server stops the run (the gate never opens) and frees the slot.
-        for _ in range(200):
-            response = await http.post(f"/api/v1/run/{HELLO}", json={})
-            if response.status_code == 200:
-                break
-            await asyncio.sleep(0.02)
-        metrics = (await http.get("/metrics")).text
-    assert response.status_code == 200
+        metrics = await _slot_freed(http)
     assert not Gate.gates.get("limits", asyncio.Event()).is_set()
     assert re.search(
         r'flowserve_runs_total\{flow="[0-9a-f-]{36}",status="cancelled"\} 1\.0', metrics
@@ -218,13 +222,7 @@ async def test_client_hanging_up_on_a_stream_cancels_its_run(
             await entered()
         # The stream is closed mid-run: the server stops the run (the gate never opens)
         # and frees the only slot for the next run.
-        for _ in range(200):
-            response = await http.post(f"/api/v1/run/{HELLO}", json={})
-            if response.status_code == 200:
-                break
-            await asyncio.sleep(0.02)
-        metrics = (await http.get("/metrics")).text
-    assert response.status_code == 200
+        metrics = await _slot_freed(http)
     assert re.search(
         r'flowserve_runs_total\{flow="[0-9a-f-]{36}",status="cancelled"\} 1\.0', metrics
     ), metrics

@@ -140,15 +140,20 @@ async def test_quick_nodes_beside_a_slow_one_do_not_wait_for_it() -> None:
         ],
     )
     graph = compile_flow(parse_flow(document), make_registry())
-    assert graph.nodes["Out-b"].quick and not graph.nodes["G-a"].quick
-    ctx = context()
-    memory = ctx.memory
-    assert isinstance(memory, ListMemory)
+    assert graph.nodes["Out-b"].quick
+    assert not graph.nodes["G-a"].quick
+    stored = asyncio.Event()
+
+    class SignallingMemory(ListMemory):
+        async def append(self, message: Message) -> None:
+            await super().append(message)
+            stored.set()
+
+    ctx = RunContext(flow_id="f", flow_name="f", session_id="s", memory=SignallingMemory())
 
     async def open_after_the_quick_branch() -> None:
         await Gate.entered.setdefault("a", asyncio.Event()).wait()
-        while not memory.messages:
-            await asyncio.sleep(0.005)
+        await stored.wait()
         Gate.gates.setdefault("a", asyncio.Event()).set()
 
     opener = asyncio.create_task(open_after_the_quick_branch())
