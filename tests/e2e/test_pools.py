@@ -21,7 +21,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from flowserve.app import create_app
-from flowserve.components.http import APIRequest
+from flowserve.components.http import APIRequest, URLComponent
 from flowserve.components.outbound import new_http_client
 from flowserve.errors import PoolExhausted
 from flowserve.settings import Settings
@@ -169,6 +169,30 @@ async def test_a_full_outbound_http_pool_is_a_503_not_a_502_then_recovers(
     assert "FLOWSERVE_HTTP_POOL_SIZE" in refused.value.detail
     assert answered["data"].data["status_code"] == 200
     assert again["data"].data["result"] == "done"
+
+
+async def test_the_url_component_does_not_swallow_a_full_pool_as_a_page_error(
+    held_site: tuple[ThreadedServer, Hold],
+) -> None:
+    # continue_on_failure turns a page's failure into an error row; a full pool is
+    # this server's overload, so the caller gets the 503 and retries instead.
+    site, hold = held_site
+    url = f"{site.url}/held"
+    async with new_http_client(pool_size=1, pool_timeout=0.2) as client:
+        services = {"http": client, "outbound_allowlist": "127.0.0.1"}
+        first = asyncio.create_task(
+            APIRequest(make_node("APIRequest")).run(
+                node_context(services=services, wanted={"data"}), _api_request(url)
+            )
+        )
+        await until(lambda: hold.held == 1)
+        params = {"urls": [f"{site.url}/other"], "continue_on_failure": True, "timeout": 5}
+        with pytest.raises(PoolExhausted):
+            await URLComponent(make_node("URLComponent")).run(
+                node_context(services=services, wanted={"page_results"}), params
+            )
+        hold.release()
+        await first
 
 
 # ---- Redis and PostgreSQL ---------------------------------------------------------------

@@ -19,7 +19,7 @@ from flowserve.components.tools import COMPONENT_AS_TOOL, ToolComponent
 from flowserve.components.webpage import html_to_text
 from flowserve.engine.component import Input, NodeContext, Output
 from flowserve.engine.types import Data, Message
-from flowserve.errors import FlowserveError, Invalid
+from flowserve.errors import FlowserveError, Invalid, PoolExhausted
 
 MAX_PAGES = 50
 
@@ -154,6 +154,8 @@ class URLComponent(ToolComponent):
             )
             if params.get("check_response_status") and response.status_code >= 400:
                 raise Invalid(f"{url} answered HTTP {response.status_code}")
+        except PoolExhausted:
+            raise  # this server is out of connections, not the page at fault: a 503
         except FlowserveError as exc:
             if not params.get("continue_on_failure", True):
                 raise
