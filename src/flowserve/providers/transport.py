@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -29,7 +29,6 @@ from flowserve.providers.http1 import (
     Pool,
     PoolFull,
     ReadTimedOut,
-    StreamedAnswer,
 )
 
 # What reading a decoded answer that is not the expected shape raises: a missing key,
@@ -138,29 +137,17 @@ class Transport:
                 try:
                     if answer.status >= 400:
                         raise self._status_error(answer.status, await answer.read())
-                    async for event in _parse_sse(self._lines(answer)):
+                    parser = SseParser(self.provider)
+                    async for chunk in answer.chunks():
+                        for event in parser.feed(chunk):
+                            yield event
+                    for event in parser.close():
                         yield event
                 except HttpFailure as exc:
                     raise self._transport_error(exc) from exc
                 return
             finally:
                 self.client.release(answer)
-
-    async def _lines(self, answer: StreamedAnswer) -> AsyncIterator[str]:
-        # Decoded leniently, as browsers read event streams: bytes that are not UTF-8
-        # become U+FFFD, and the event's JSON is then reported malformed.
-        pending = b""
-        async for chunk in answer.chunks():
-            pending += chunk
-            if b"\n" not in chunk:
-                if len(pending) > MAX_LINE:
-                    raise UpstreamError(f"{self.provider} streamed a line over {MAX_LINE} bytes")
-                continue
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                yield line.decode(errors="replace").rstrip("\r")
-        if pending:
-            yield pending.decode(errors="replace").rstrip("\r")
 
     async def post_parsed(
         self, url: str, headers: Mapping[str, str], body: Any, parse: Callable[[Any], T]
@@ -250,22 +237,57 @@ def _error_message(body: bytes) -> str:
     return msgspec.json.encode(decoded).decode()[:_MAX_MESSAGE]
 
 
-async def _parse_sse(lines: AsyncIterator[str]) -> AsyncGenerator[tuple[str, str], None]:
-    event = ""
-    data: list[str] = []
-    async for line in lines:
+class SseParser:
+    """Server-sent events from a body's chunks as they come: ``feed`` returns the
+    ``(event, data)`` pairs each chunk completes, ``close`` the last unterminated one.
+
+    Decoded leniently, as browsers read event streams: bytes that are not UTF-8
+    become U+FFFD, and the event's JSON is then reported malformed. A line over
+    ``MAX_LINE`` bytes is garbage, an ``UpstreamError``.
+    """
+
+    __slots__ = ("data", "event", "pending", "provider")
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.pending = b""
+        self.event = ""
+        self.data: list[str] = []
+
+    def feed(self, chunk: bytes) -> list[tuple[str, str]]:
+        pending = self.pending + chunk if self.pending else chunk
+        if b"\n" not in chunk:
+            if len(pending) > MAX_LINE:
+                raise UpstreamError(f"{self.provider} streamed a line over {MAX_LINE} bytes")
+            self.pending = pending
+            return []
+        *lines, self.pending = pending.split(b"\n")
+        events: list[tuple[str, str]] = []
+        for raw in lines:
+            self._line(raw.decode(errors="replace").rstrip("\r"), events)
+        return events
+
+    def close(self) -> list[tuple[str, str]]:
+        events: list[tuple[str, str]] = []
+        if self.pending:
+            self._line(self.pending.decode(errors="replace").rstrip("\r"), events)
+            self.pending = b""
+        if self.data:
+            events.append((self.event or "message", "\n".join(self.data)))
+            self.event, self.data = "", []
+        return events
+
+    def _line(self, line: str, events: list[tuple[str, str]]) -> None:
         if not line:
-            if data:
-                yield event or "message", "\n".join(data)
-            event, data = "", []
-            continue
+            if self.data:
+                events.append((self.event or "message", "\n".join(self.data)))
+            self.event, self.data = "", []
+            return
         if line.startswith(":"):
-            continue
+            return
         name, _, value = line.partition(":")
         value = value.removeprefix(" ")
         if name == "event":
-            event = value
+            self.event = value
         elif name == "data":
-            data.append(value)
-    if data:
-        yield event or "message", "\n".join(data)
+            self.data.append(value)
