@@ -310,13 +310,12 @@ class Answer:
 class StreamedAnswer(Answer):
     """An answer whose body is read as it arrives: ``async for chunk in answer.chunks()``."""
 
-    __slots__ = ("_connection", "_exchange", "_read_timeout")
+    __slots__ = ("_connection", "_exchange")
 
-    def __init__(self, connection: _Connection, exchange: _Exchange, read_timeout: float) -> None:
+    def __init__(self, connection: _Connection, exchange: _Exchange) -> None:
         super().__init__(exchange.status, exchange.headers, b"")
         self._connection = connection
         self._exchange = exchange
-        self._read_timeout = read_timeout
 
     async def chunks(self) -> AsyncIterator[bytes]:
         exchange = self._exchange
@@ -381,7 +380,6 @@ class Pool:
         self._in_use = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self.closed = False
-        self.peak = 0  # the most slots ever in use at once
 
     @property
     def in_use(self) -> int:
@@ -447,18 +445,15 @@ class Pool:
                 exchange = connection.send(request, read_timeout)
                 try:
                     await _wait_head(exchange)
-                except Incomplete as exc:
+                except BaseException as exc:
                     connection.close()
                     self._busy.discard(connection)
                     # A kept-alive connection the server closed as we wrote: once more, new.
-                    if reused and not exc.answered and not fresh:
+                    stale = isinstance(exc, Incomplete) and reused and not exc.answered
+                    if stale and not fresh:
                         continue
                     raise
-                except BaseException:
-                    connection.close()
-                    self._busy.discard(connection)
-                    raise
-                return StreamedAnswer(connection, exchange, read_timeout)
+                return StreamedAnswer(connection, exchange)
             raise AssertionError("unreachable")
         except BaseException:
             self.free_slot()
@@ -493,8 +488,6 @@ class Pool:
             raise ConnectFailed("the connection pool is closed")
         if not self.size or self._in_use < self.size:
             self._in_use += 1
-            if self._in_use > self.peak:
-                self.peak = self._in_use
             return
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)

@@ -272,9 +272,7 @@ class SseParser:
         if self.pending:
             self._line(self.pending.decode(errors="replace").rstrip("\r"), events)
             self.pending = b""
-        if self.data:
-            events.append((self.event or "message", "\n".join(self.data)))
-            self.event, self.data = "", []
+        self._line("", events)  # the end of the body ends an unterminated event
         return events
 
     def _line(self, line: str, events: list[tuple[str, str]]) -> None:
