@@ -41,6 +41,7 @@ from flowserve.errors import (
     Unavailable,
 )
 from flowserve.settings import Settings, SettingsError
+from flowserve.singleflight import SingleFlight
 from flowserve.store.base import KeyEvents, KeyRecord, KeyStore, RateLimiter
 
 log = structlog.get_logger(__name__)
@@ -161,7 +162,7 @@ class Access:
         self.metrics_public = settings.metrics_public
         self._metrics_token = hash_key(settings.metrics_token) if settings.metrics_token else None
         self._cache: dict[str, _Cached] = {}
-        self._inflight: dict[str, asyncio.Future[KeyRecord | None]] = {}
+        self._lookups: SingleFlight[str, KeyRecord | None] = SingleFlight()
         self._touch_interval = touch_interval
         self._pending_uses: dict[str, int] = {}
         self._last_touch: dict[str, float] = {}
@@ -257,22 +258,7 @@ class Access:
 
     async def _load(self, digest: str) -> _Cached | None:
         # One store query per digest at a time, however many requests wait on it.
-        waiting = self._inflight.get(digest)
-        if waiting is not None:
-            record = await asyncio.shield(waiting)
-        else:
-            future: asyncio.Future[KeyRecord | None] = asyncio.get_running_loop().create_future()
-            self._inflight[digest] = future
-            try:
-                record = await self.keys.by_hash(digest)
-            except BaseException as exc:
-                future.set_exception(exc)
-                future.exception()  # retrieved: waiters re-raise it, nobody else must
-                raise
-            else:
-                future.set_result(record)
-            finally:
-                del self._inflight[digest]
+        record = await self._lookups.run(digest, lambda: self.keys.by_hash(digest))
         if record is None:
             self._cache.pop(digest, None)
             # Unknown digests are not cached: a key created on another instance

@@ -20,6 +20,7 @@ import structlog
 from flowserve.engine import Graph, Registry, compile_flow
 from flowserve.errors import FlowNotFound, FlowserveError
 from flowserve.flowfile import parse_flow
+from flowserve.singleflight import SingleFlight
 from flowserve.store.base import FlowRecord, FlowStore
 
 log = structlog.get_logger(__name__)
@@ -67,7 +68,7 @@ class GraphCache:
         # Bumped by every invalidation: a load that raced one must not be cached.
         self._generation = 0
         self._announced: dict[str, int] = {}  # flow id -> newest version announced
-        self._loading: dict[str, asyncio.Future[CachedFlow]] = {}
+        self._loading: SingleFlight[str, CachedFlow] = SingleFlight()
         # Told the ids of deleted flows (from this instance or announced by another), so
         # per-flow state elsewhere (metrics series) does not outlive the flow.
         self.deleted_listeners: list[Callable[[list[str]], None]] = []
@@ -82,17 +83,7 @@ class GraphCache:
             if entry is not None:
                 return entry
         # One load per ref at a time: a burst of cold requests compiles the flow once.
-        task = self._loading.get(ref)
-        if task is None:
-            task = self._loading[ref] = asyncio.ensure_future(self._load(ref))
-            task.add_done_callback(lambda done: self._loaded(ref, done))
-        # Shielded: a caller that goes away must not cancel the others' load.
-        return await asyncio.shield(task)
-
-    def _loaded(self, ref: str, done: asyncio.Future[CachedFlow]) -> None:
-        self._loading.pop(ref, None)
-        if not done.cancelled():
-            done.exception()  # retrieved here, so a load nobody awaited any more is quiet
+        return await self._loading.run(ref, lambda: self._load(ref))
 
     async def _load(self, ref: str) -> CachedFlow:
         generation = self._generation

@@ -32,6 +32,7 @@ from flowserve.jobs.delivery import DELIVER
 from flowserve.jobs.worker import describe
 from flowserve.results import RunResponse, main_text
 from flowserve.runner import PreparedRun
+from flowserve.singleflight import SingleFlight
 from flowserve.store.jobs import Job, JobQueue, Subscription, SubscriptionStore
 
 log = structlog.get_logger(__name__)
@@ -86,7 +87,7 @@ class EventPublisher:
     # Subscriptions are read at most this often per flow and instance.
     cache_seconds: float = 1.0
     _cache: dict[str, tuple[float, list[Subscription]]] = field(default_factory=dict)
-    _loading: dict[str, asyncio.Future[list[Subscription]]] = field(default_factory=dict)
+    _reads: SingleFlight[str, list[Subscription]] = field(default_factory=SingleFlight)
     _swept: float = 0.0
 
     def forget(self, flow_id: str) -> None:
@@ -106,28 +107,19 @@ class EventPublisher:
             return cached[1]
         # One store read per flow at a time: with thousands of runs in flight, an
         # expired entry would otherwise send every one of them to the store at once.
-        loading = self._loading.get(flow_id)
-        if loading is not None:
-            if cached is not None:
-                return cached[1]  # being refreshed: the last list meanwhile
-            return await asyncio.shield(loading)
-        loading = self._loading[flow_id] = asyncio.get_running_loop().create_future()
+        if cached is not None and self._reads.busy(flow_id):
+            return cached[1]  # being refreshed: the last list meanwhile
+        return await self._reads.run(flow_id, lambda: self._read(flow_id, now))
+
+    async def _read(self, flow_id: str, now: float) -> list[Subscription]:
         try:
-            try:
-                subs = [s for s in await self.subscriptions.of_flow(flow_id) if s.enabled]
-            except FlowserveError as exc:
-                log.warning("subscriptions_unavailable", flow_id=flow_id, detail=exc.detail)
-                subs = []
-            self._sweep(now)
-            self._cache[flow_id] = (now + self.cache_seconds, subs)
-            loading.set_result(subs)
-            return subs
-        except BaseException as exc:
-            loading.set_exception(exc)
-            loading.exception()  # retrieved: waiters re-raise it, nobody else must
-            raise
-        finally:
-            del self._loading[flow_id]
+            subs = [s for s in await self.subscriptions.of_flow(flow_id) if s.enabled]
+        except FlowserveError as exc:
+            log.warning("subscriptions_unavailable", flow_id=flow_id, detail=exc.detail)
+            subs = []
+        self._sweep(now)
+        self._cache[flow_id] = (now + self.cache_seconds, subs)
+        return subs
 
     async def watch(self, run: PreparedRun, run_id: str, job_id: str | None) -> RunEvents | None:
         subs = await self.subscribers(run.graph.id)
