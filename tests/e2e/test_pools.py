@@ -144,6 +144,12 @@ def _api_request(url: str) -> dict[str, Any]:
     return {"url_input": url, "method": "GET", "mode": "URL", "timeout": 30}
 
 
+async def _api_call(services: dict[str, Any], url: str) -> Any:
+    """The API Request component's GET of ``url`` with these services."""
+    ctx = node_context(services=services, wanted={"data"})
+    return await APIRequest(make_node("APIRequest")).run(ctx, _api_request(url))
+
+
 async def test_a_full_outbound_http_pool_is_a_503_not_a_502_then_recovers(
     held_site: tuple[ThreadedServer, Hold],
 ) -> None:
@@ -151,18 +157,13 @@ async def test_a_full_outbound_http_pool_is_a_503_not_a_502_then_recovers(
     url = f"{site.url}/held"
     async with new_http_client(pool_size=1, pool_timeout=0.2) as client:
         services = {"http": client, "outbound_allowlist": "127.0.0.1"}
-
-        async def call() -> Any:
-            ctx = node_context(services=services, wanted={"data"})
-            return await APIRequest(make_node("APIRequest")).run(ctx, _api_request(url))
-
-        first = asyncio.create_task(call())
+        first = asyncio.create_task(_api_call(services, url))
         await until(lambda: hold.held == 1)
         with pytest.raises(PoolExhausted) as refused:
-            await call()
+            await _api_call(services, url)
         hold.release()
         answered = await first
-        again = await call()
+        again = await _api_call(services, url)
     assert refused.value.status == 503
     assert refused.value.headers == {"Retry-After": "1"}
     assert "HTTP_POOL_SIZE=1" in refused.value.detail
@@ -180,11 +181,7 @@ async def test_the_url_component_does_not_swallow_a_full_pool_as_a_page_error(
     url = f"{site.url}/held"
     async with new_http_client(pool_size=1, pool_timeout=0.2) as client:
         services = {"http": client, "outbound_allowlist": "127.0.0.1"}
-        first = asyncio.create_task(
-            APIRequest(make_node("APIRequest")).run(
-                node_context(services=services, wanted={"data"}), _api_request(url)
-            )
-        )
+        first = asyncio.create_task(_api_call(services, url))
         await until(lambda: hold.held == 1)
         params = {"urls": [f"{site.url}/other"], "continue_on_failure": True, "timeout": 5}
         with pytest.raises(PoolExhausted):
