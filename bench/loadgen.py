@@ -13,10 +13,11 @@ containing the marker (the first token event): from the request being sent,
 so buffering shows as a first token arriving with the last.
 
 While the window is open it samples the resident memory of ``--pid`` (and its
-children): the peak, and the same process's RSS before the load started.
+children): the peak, and the same process's RSS before the load started; and
+the CPU time they spent over the window, per answer counted in it.
 
 Prints one JSON line: requests, seconds, rps, p50/p99 latency (ms), first
-marker p50/p99 (ms), errors by kind, rss_idle/rss_peak (kB).
+marker p50/p99 (ms), errors by kind, rss_idle/rss_peak (kB), cpu_us_per_run.
 
     python bench/loadgen.py --port 7860 --path /api/v1/run/ID -c 2000 \\
         --body '{"input_value": "hi"}' --header x-api-key:KEY --duration 10
@@ -28,6 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import resource
 import sys
 import time
@@ -162,10 +164,16 @@ class Load:
         began = now + args.warmup
         self.window = (began, began + args.duration)
         peak = idle
+        cpu_at: list[float] = []  # the process's CPU seconds at the window's start and end
         while time.perf_counter() < self.window[1]:
-            await asyncio.sleep(0.25)
+            to_window = began - time.perf_counter()  # wake at its start to read the CPU
+            await asyncio.sleep(to_window if 0 < to_window < 0.25 else 0.25)
             if args.pid and time.perf_counter() >= began:
+                if not cpu_at:
+                    cpu_at.append(cpu_seconds(args.pid))
                 peak = max(peak, rss_kb(args.pid))
+        if cpu_at:
+            cpu_at.append(cpu_seconds(args.pid))
         self.stopping = True
         for task in tasks:
             task.cancel()
@@ -184,6 +192,8 @@ class Load:
             "errors": self.errors,
             "rss_idle_kb": idle,
             "rss_peak_kb": peak,
+            # CPU the server spent per answer over the window: what sets a core's ceiling.
+            "cpu_us_per_run": (cpu_at[1] - cpu_at[0]) / len(lat) * 1e6 if cpu_at and lat else 0.0,
         }
 
 
@@ -193,14 +203,29 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q / 100 * len(values)))]
 
 
-def rss_kb(pid: int) -> int:
-    """Resident kB of the process and its children (uvicorn workers)."""
-    total = 0
+def family(pid: int) -> list[int]:
+    """The process and its children (uvicorn workers)."""
     pids = [pid]
     with contextlib.suppress(OSError):
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         pids += [int(c) for c in children]
-    for member in pids:
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of the process and its children so far."""
+    ticks = 0
+    for member in family(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{member}/stat").read_text().rpartition(")")[2].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kb(pid: int) -> int:
+    """Resident kB of the process and its children (uvicorn workers)."""
+    total = 0
+    for member in family(pid):
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{member}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):

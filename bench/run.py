@@ -363,7 +363,8 @@ def concurrency(bench: Bench, flows: Path, args: argparse.Namespace) -> None:
     keeps ``c`` connections busy and counts only a steady window after a warm-up.
     Ideal throughput is c / latency; "added" is flowserve's latency minus the model's
     (measured directly at the same c). Memory per in-flight run is the process's peak
-    RSS during the window minus its RSS before the load, over c.
+    RSS during the window minus its RSS before the load, over c; CPU per run is the
+    process's user+system time over the window, per answer counted in it.
     """
     model = Server(
         "fake model",
@@ -389,14 +390,17 @@ def concurrency(bench: Bench, flows: Path, args: argparse.Namespace) -> None:
     bench.echo(row)
     env = {**model_env(model.port), "FLOWSERVE_MAX_CONCURRENT_RUNS": "4096"}
     top = max(CONC_LEVELS)
-    rows = [(CONC, "", c) for c in CONC_LEVELS]
-    rows += [(CONC_STREAM, '"token"', c) for c in CONC_LEVELS]
-    rows += [(CONC_NOSTORE, "", top), (CONC_STREAM_NOSTORE, '"token"', top)]
-    for workload, marker, c in rows:
+    rows = [(CONC, "", c, 1) for c in CONC_LEVELS]
+    rows += [(CONC_STREAM, '"token"', c, 1) for c in CONC_LEVELS]
+    rows += [(CONC_NOSTORE, "", top, 1), (CONC_STREAM_NOSTORE, '"token"', top, 1)]
+    # A streamed run costs about 0.8 ms of CPU, so one process tops out near 1,250
+    # streams a second; the same instance with two workers shows what a second core buys.
+    rows += [(CONC_STREAM, '"token"', top, 2)]
+    for workload, marker, c, workers in rows:
         # A fresh process per row: RSS before the load is its own, and no row
         # inherits another's session history. KB per run: (peak - idle RSS) / c, so
         # with messages stored it also holds the session history the window added.
-        server = flowserve("flowserve embedded", 1, flows, env)
+        server = flowserve("flowserve embedded", workers, flows, env)
         if not bench.up(server, workload):
             bench.skip(workload.name, server.label, f"not available: {server.failure}")
             continue
@@ -410,7 +414,8 @@ def concurrency(bench: Bench, flows: Path, args: argparse.Namespace) -> None:
         per_run = (r["rss_peak_kb"] - r["rss_idle_kb"]) / c
         row.note = (
             f"{r['rps'] / ideal:.1%} of ideal; added p50 {r['p50'] - CONC_LATENCY * 1000:+.1f}"
-            f" ms, p99 {r['p99'] - CONC_LATENCY * 1000:+.1f} ms; {per_run:.0f} KB/run in flight"
+            f" ms, p99 {r['p99'] - CONC_LATENCY * 1000:+.1f} ms; {per_run:.0f} KB/run in flight;"
+            f" CPU {r['cpu_us_per_run']:.0f} us/run"
         )
         if marker:
             step = CONC_LATENCY * 1000 / args.conc_tokens
