@@ -388,6 +388,7 @@ def concurrency(bench: Bench, flows: Path, args: argparse.Namespace) -> None:
     row.note = f"{base['rps'] / (row.c / CONC_LATENCY):.1%} of ideal"
     bench.rows.append(row)
     bench.echo(row)
+    stream_floor(bench, model.port, args)
     env = {**model_env(model.port), "FLOWSERVE_MAX_CONCURRENT_RUNS": "4096"}
     top = max(CONC_LEVELS)
     rows = [(CONC, "", c, 1) for c in CONC_LEVELS]
@@ -427,6 +428,32 @@ def concurrency(bench: Bench, flows: Path, args: argparse.Namespace) -> None:
         bench.rows.append(row)
         bench.echo(row)
     stop(model)
+
+
+def stream_floor(bench: Bench, model_port: int, args: argparse.Namespace) -> None:
+    """bench/stream_floor.py at c=2000: a streamed model answer relayed by a bare ASGI
+    app through flowserve's provider pool. Its CPU per run is the server stack's and
+    the writes' share of a streamed run, what no work on the flow path can remove."""
+    c = max(CONC_LEVELS)
+    argv = [PYTHON, "-m", "uvicorn", "bench.stream_floor:app", "--host", "127.0.0.1"]
+    argv += ["--port", "{port}", "--log-level", "warning", "--no-access-log"]
+    argv += ["--backlog", "4096"]
+    url = f"http://127.0.0.1:{model_port}/v1/chat/completions"
+    server = Server("stream floor x1", argv, base_env({"FLOOR_MODEL_URL": url}))
+    bench.servers.append(server)
+    launch(server, bench.workdir)
+    if not wait_listening(server.port):
+        bench.skip("stream floor", server.label, "did not start")
+        return
+    assert server.proc is not None
+    r = loadgen(server.port, "/floor", {}, c, args, '"token"', server.proc.pid)
+    stop(server)
+    row = Row("stream floor (no flow)", server.label, c, r["rps"], r["p50"], r["p99"])
+    row.errors = sum(r["errors"].values())
+    row.rss = r["rss_peak_kb"] / 1024
+    row.note = f"{r['rps'] / (c / CONC_LATENCY):.1%} of ideal; CPU {r['cpu_us_per_run']:.0f} us/run"
+    bench.rows.append(row)
+    bench.echo(row)
 
 
 def wait_listening(port: int, seconds: float = 15.0) -> bool:
